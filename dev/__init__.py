@@ -1,0 +1,1 @@
+"""Local development tooling: the stack runner, the path router, tokens. Never shipped."""

@@ -1,0 +1,1 @@
+"""What the Betfuz payment services share. Framework-free core; Starlette adapters live in `web`."""

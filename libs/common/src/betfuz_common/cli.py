@@ -1,0 +1,89 @@
+"""`python -m <service> [serve|migrate|...]`: one entry point shape for every service."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Generic, TypeVar
+
+import uvicorn
+from starlette.applications import Starlette
+
+from betfuz_common.db import COMMON_MIGRATIONS, Migration, discover, migrate_dsn
+from betfuz_common.logging import configure_logging, get_logger
+from betfuz_common.settings import CommonSettings, SettingsError, load_settings
+
+S = TypeVar("S", bound=CommonSettings)
+Command = Callable[[S, argparse.Namespace], int]
+
+# Longer than the load balancer's 60 s idle timeout, so the balancer closes idle connections
+# first and never sends a request down a socket we are closing.
+KEEP_ALIVE_SECONDS = 75
+GRACEFUL_SHUTDOWN_SECONDS = 25
+
+
+@dataclass
+class ServiceDefinition(Generic[S]):
+    name: str
+    schema: str
+    settings_cls: type[S]
+    create_app: Callable[[S], Starlette]
+    migrations_dir: Path
+    uses_idempotency: bool = True
+    commands: Mapping[str, tuple[str, Command[S]]] = field(default_factory=dict)
+
+    def migrations(self) -> list[Migration]:
+        sources = [("common", COMMON_MIGRATIONS)] if self.uses_idempotency else []
+        return discover([*sources, (self.name, self.migrations_dir)])
+
+
+def run(service: ServiceDefinition[S], argv: Sequence[str]) -> int:
+    parser = argparse.ArgumentParser(prog=f"python -m {service.name}")
+    sub = parser.add_subparsers(dest="command")
+    sub.add_parser("serve", help="serve HTTP on $PORT (the default)")
+    sub.add_parser("migrate", help=f"apply the {service.schema} schema's migrations")
+    for name, (help_text, _) in service.commands.items():
+        sub.add_parser(name, help=help_text, add_help=True)
+    args, extra = parser.parse_known_args(argv)
+    args.extra = extra
+    try:
+        settings = load_settings(service.settings_cls, os.environ)
+    except SettingsError as exc:
+        print(f"{service.name}: {exc}", file=sys.stderr)
+        return 2
+    configure_logging(settings.log_level)
+    command = args.command or "serve"
+    if command == "serve":
+        return _serve(service, settings)
+    if command == "migrate":
+        applied = asyncio.run(
+            migrate_dsn(
+                settings.database_url.get_secret_value(), service.schema, service.migrations()
+            )
+        )
+        get_logger(service.name).info("migrations_done", applied=len(applied))
+        return 0
+    return service.commands[command][1](settings, args)
+
+
+def _serve(service: ServiceDefinition[S], settings: S) -> int:
+    config = uvicorn.Config(
+        service.create_app(settings),
+        host=os.environ.get("HOST", "0.0.0.0"),  # noqa: S104 - containers listen on all interfaces
+        port=settings.port,
+        loop="uvloop",
+        http="httptools",
+        log_config=None,
+        access_log=False,
+        proxy_headers=True,
+        forwarded_allow_ips=os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1"),
+        timeout_keep_alive=int(os.environ.get("UVICORN_TIMEOUT_KEEP_ALIVE", KEEP_ALIVE_SECONDS)),
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+    )
+    uvicorn.Server(config).run()
+    return 0

@@ -1,0 +1,98 @@
+"""structlog JSON logs with a request id and a processor that keeps secrets and BVNs out."""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from collections.abc import Mapping, MutableMapping
+from typing import Any
+
+import structlog
+
+REDACTED = "[REDACTED]"
+
+_SENSITIVE_KEY = re.compile(
+    r"(secret|token|password|passwd|authorization|bvn|private_key|api_key|apikey|pin|signature"
+    r"|cookie|dsn|database_url)",
+    re.IGNORECASE,
+)
+# Values that are sensitive wherever they appear: bearer tokens, JWTs, 11-digit BVNs,
+# credentials inside connection URLs.
+_SENSITIVE_VALUE = (
+    (re.compile(r"(?i)\b(bearer|selcom|basic)\s+[A-Za-z0-9._~+/=-]+"), r"\1 " + REDACTED),
+    (re.compile(r"\beyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*"), REDACTED),
+    (re.compile(r"(?<![\d.])\d{11}(?![\d.])"), "*" * 11),
+    (re.compile(r"(://[^:/@\s]+:)[^@\s]+@"), r"\1" + REDACTED + "@"),
+)
+
+
+def redact_value(value: str) -> str:
+    for pattern, replacement in _SENSITIVE_VALUE:
+        value = pattern.sub(replacement, value)
+    return value
+
+
+def _redact(obj: Any) -> Any:
+    if isinstance(obj, str):
+        return redact_value(obj)
+    if isinstance(obj, Mapping):
+        return {
+            key: REDACTED if _SENSITIVE_KEY.search(str(key)) else _redact(value)
+            for key, value in obj.items()
+        }
+    if isinstance(obj, list | tuple):
+        return [_redact(item) for item in obj]
+    return obj
+
+
+def redact_processor(
+    _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """structlog processor: sensitive keys are replaced, sensitive values masked anywhere."""
+    for key in list(event_dict):
+        if _SENSITIVE_KEY.search(key):
+            event_dict[key] = REDACTED
+        else:
+            event_dict[key] = _redact(event_dict[key])
+    return event_dict
+
+
+def shared_processors() -> list[Any]:
+    return [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        structlog.processors.format_exc_info,
+        redact_processor,
+    ]
+
+
+def configure_logging(level: str = "INFO") -> None:
+    """JSON lines on stdout; stdlib loggers (uvicorn, asyncpg) go through the same redaction."""
+    numeric = logging.getLevelName(level.upper())
+    structlog.configure(
+        processors=[*shared_processors(), structlog.processors.JSONRenderer()],
+        wrapper_class=structlog.make_filtering_bound_logger(numeric),
+        logger_factory=structlog.PrintLoggerFactory(sys.stdout),
+        cache_logger_on_first_use=True,
+    )
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                structlog.processors.JSONRenderer(),
+            ],
+            foreign_pre_chain=[structlog.stdlib.add_logger_name, *shared_processors()],
+        )
+    )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(numeric)
+    # Our access middleware writes one line per request; uvicorn's own would duplicate it.
+    logging.getLogger("uvicorn.access").disabled = True
+
+
+def get_logger(name: str) -> Any:
+    return structlog.get_logger(name)

@@ -1,0 +1,1 @@
+"""Test support for the Betfuz services (dev only): databases, tokens, service processes."""

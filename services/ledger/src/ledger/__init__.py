@@ -1,0 +1,1 @@
+"""Ledger service: big wins recorded on Polygon."""

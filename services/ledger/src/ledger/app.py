@@ -1,0 +1,27 @@
+"""Builds the ledger app; the pool opens in lifespan, nothing is created at import time."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+
+from betfuz_common.web import create_service_app, pool_lifespan
+from ledger.config import LedgerSettings
+from ledger.openapi import OPENAPI
+
+
+def create_app(settings: LedgerSettings) -> Starlette:
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        async with pool_lifespan(app, settings.database_url.get_secret_value()):
+            yield
+
+    return create_service_app(
+        prefix="/ledger",
+        routes=[],
+        openapi=OPENAPI,
+        lifespan=lifespan,
+        max_body_bytes=settings.max_body_bytes,
+    )

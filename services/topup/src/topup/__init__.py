@@ -1,0 +1,1 @@
+"""Topup service: airtime and data purchases through Selcom."""

@@ -1,0 +1,1 @@
+"""Treasury service: Wema Bank virtual accounts and deposit credits."""

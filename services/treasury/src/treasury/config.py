@@ -1,0 +1,26 @@
+"""Treasury settings, from the environment only."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from pydantic import SecretStr
+
+from betfuz_common.settings import DEV_MARK, CommonSettings
+
+
+class TreasurySettings(CommonSettings):
+    port: int = 8002
+    wema_api_key: SecretStr
+    wema_secret_key: SecretStr  # comma-separated during a rotation
+    wema_base_url: str
+    bvn_encryption_key: SecretStr
+    api_base_url: str
+
+    DEV_DEFAULTS: ClassVar[dict[str, str]] = {
+        "WEMA_API_KEY": DEV_MARK + "wema-key",
+        "WEMA_SECRET_KEY": DEV_MARK + "wema-secret",
+        "WEMA_BASE_URL": "http://127.0.0.1:9102",
+        "BVN_ENCRYPTION_KEY": DEV_MARK + "bvn-key",
+        "API_BASE_URL": "http://127.0.0.1:8000",
+    }

@@ -1,0 +1,9 @@
+"""The treasury service's OpenAPI document, served at /treasury/openapi.json."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from betfuz_common.openapi import document
+
+OPENAPI: dict[str, Any] = document(title="Betfuz treasury", prefix="/treasury", paths={})
