@@ -1,0 +1,1 @@
+"""Provider sandboxes for local runs and end-to-end tests (dev only, never shipped)."""
