@@ -7,9 +7,10 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 import asyncpg
+from asyncpg.pool import PoolConnectionProxy
 
 from betfuz_common import jsonio
 from betfuz_common.logging import get_logger
@@ -19,6 +20,9 @@ _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 _MIGRATION_FILE = re.compile(r"^\d{4}_[a-z0-9_]+\.sql$")
 
 log = get_logger(__name__)
+
+# What repositories accept: a plain connection or one borrowed from the pool.
+Conn: TypeAlias = "asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]"
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:

@@ -6,9 +6,8 @@ import hashlib
 from dataclasses import dataclass
 from datetime import timedelta
 
-import asyncpg
-
 from betfuz_common import jsonio
+from betfuz_common.db import Conn
 from betfuz_common.errors import Problem
 
 RETENTION = timedelta(hours=24)
@@ -53,9 +52,7 @@ class IdempotencyStore:
     def __init__(self, schema: str) -> None:
         self._table = f"{schema}.idempotency_keys"
 
-    async def begin(
-        self, conn: asyncpg.Connection, scope: str, key: str, request_hash: str
-    ) -> Replay | None:
+    async def begin(self, conn: Conn, scope: str, key: str, request_hash: str) -> Replay | None:
         """None: the caller owns the key now. Replay: answer with it. Raises 409/422 Problems."""
         claimed = await conn.fetchval(
             f"""
@@ -92,9 +89,7 @@ class IdempotencyStore:
             raise in_flight()
         return Replay(status=row["response_status"], body=bytes(row["response_body"]))
 
-    async def finish(
-        self, conn: asyncpg.Connection, scope: str, key: str, status: int, body: bytes
-    ) -> None:
+    async def finish(self, conn: Conn, scope: str, key: str, status: int, body: bytes) -> None:
         await conn.execute(
             f"UPDATE {self._table} SET state = 'done', response_status = $3, response_body = $4 "  # noqa: S608
             "WHERE scope = $1 AND key = $2",
@@ -104,7 +99,7 @@ class IdempotencyStore:
             body,
         )
 
-    async def release(self, conn: asyncpg.Connection, scope: str, key: str) -> None:
+    async def release(self, conn: Conn, scope: str, key: str) -> None:
         """Forget a key whose request had no effect, so the client may retry it at once."""
         await conn.execute(
             f"DELETE FROM {self._table} WHERE scope = $1 AND key = $2 AND state = 'in_flight'",  # noqa: S608
@@ -112,7 +107,7 @@ class IdempotencyStore:
             key,
         )
 
-    async def purge_expired(self, conn: asyncpg.Connection, limit: int = 10_000) -> int:
+    async def purge_expired(self, conn: Conn, limit: int = 10_000) -> int:
         deleted = await conn.fetchval(
             f"""
             WITH gone AS (

@@ -15,7 +15,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Mount, Route
+from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from betfuz_common import jsonio
@@ -132,10 +132,7 @@ def _route_template(scope: Scope) -> str:
     route = scope.get("route")
     path = getattr(route, "path", None)
     # Unmatched paths share one label so a scanner cannot blow up the metric cardinality.
-    if not isinstance(path, str):
-        return "<unmatched>"
-    # Inside a Mount the route's path is relative; root_path carries the mount prefix.
-    return str(scope.get("root_path", "")) + path
+    return path if isinstance(path, str) else "<unmatched>"
 
 
 async def _handle_problem(request: Request, exc: Exception) -> Response:
@@ -226,14 +223,19 @@ def health_routes(
         body, content_type = metrics.render()
         return Response(body, media_type=content_type)
 
-    own = [
-        Route("/health", health, methods=["GET"]),
-        Route("/ready", ready, methods=["GET"]),
-        Route("/metrics", metrics_page, methods=["GET"]),
-        Route("/openapi.json", openapi_doc, methods=["GET"]),
-    ]
-    # Under the prefix for the load balancer's path rules; at the root for container checks.
-    return [*own[:2], Mount(prefix, routes=own)]
+    routes: list[BaseRoute] = []
+    for path, endpoint in (
+        ("/health", health),
+        ("/ready", ready),
+        ("/metrics", metrics_page),
+        ("/openapi.json", openapi_doc),
+    ):
+        # Under the prefix for the load balancer's path rules; liveness and readiness also at
+        # the root for the container's own health check.
+        routes.append(Route(prefix + path, endpoint, methods=["GET"]))
+        if path in ("/health", "/ready"):
+            routes.append(Route(path, endpoint, methods=["GET"]))
+    return routes
 
 
 Lifespan = Callable[[Starlette], AbstractAsyncContextManager[None]]
