@@ -21,7 +21,9 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
 $(VENV)/.installed: requirements/dev.lock | $(BIN)/python
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements/dev.lock
+	@# (this machine's pip config names extra local indexes that may not exist: drop that noise)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes \
+	  -r requirements/dev.lock 2>&1 | { grep -v 'is ignored: it is neither' || true; }
 	touch $@
 
 node_modules/.installed: package.json package-lock.json
@@ -58,7 +60,7 @@ lint: install ## ruff
 
 .PHONY: typecheck
 typecheck: install ## mypy --strict
-	$(BIN)/mypy libs services dev sandboxes tests
+	$(BIN)/mypy libs services dev sandboxes $(wildcard tests bench)
 
 .PHONY: pytest
 pytest: install db ## Unit, integration and end-to-end tests on real PostgreSQL
