@@ -1,0 +1,1 @@
+"""Ledger service: records settled big wins on an EVM chain (Polygon) for compliance."""
