@@ -15,7 +15,7 @@ from eth_account.signers.local import LocalAccount
 from eth_typing import ChecksumAddress, HexStr
 from hexbytes import HexBytes
 from web3 import AsyncWeb3
-from web3.exceptions import Web3RPCError
+from web3.exceptions import TransactionNotFound, Web3RPCError
 
 GWEI = 10**9
 # Polygon PoS validators drop transactions tipping under 25 gwei (mainnet 137, Amoy 80002).
@@ -132,7 +132,12 @@ class TxSender:
         batch is idempotent on chain).
         """
         async with self._lock:
-            old = await self._w3.eth.get_transaction(tx_hash)
+            try:
+                old = await self._w3.eth.get_transaction(tx_hash)
+            except TransactionNotFound:
+                # Dropped from the pool: its nonce is free again, and the local count is ahead.
+                self._next_nonce = None
+                raise
             if old["from"] != self.address:
                 raise ValueError(f"{tx_hash.to_0x_hex()} was not sent by {self.address}")
             if old.get("blockNumber") is not None:
