@@ -16,7 +16,7 @@ from ledger import deploy_contract
 from ledger.artifact import load_artifact
 from ledger.bet_encoding import MAX_KOBO, bet_hash
 from ledger.chain import BetToRecord, ContractRevert, LedgerChain, connect, deploy, open_web3
-from ledger.tx_sender import GWEI, Fees, TransactionAlreadyMined
+from ledger.tx_sender import GWEI, Fees, TransactionAlreadyMined, TxSender, load_account
 
 pytestmark = pytest.mark.chain
 
@@ -223,6 +223,35 @@ async def test_only_the_admin_can_grant_the_recorder_role(
         with pytest.raises(ContractRevert, match="Unauthorized"):
             await stranger.grant_recorder(STRANGER)
         assert not await stranger.is_recorder(STRANGER)
+
+
+async def send_as(key: str, w3: AsyncWeb3[Any], address: str, function: str, *args: Any) -> None:
+    """An operator's call the worker never makes (so the chain client has no method for it)."""
+    sender = TxSender(w3, load_account(key), chain_id=await w3.eth.chain_id, min_priority_fee_wei=0)
+    contract = w3.eth.contract(address=w3.to_checksum_address(address), abi=load_artifact().abi)
+    tx_hash = await sender.send(to=contract.address, data=contract.encode_abi(function, list(args)))
+    assert (await receipt_of(w3, tx_hash.to_0x_hex()))["status"] == 1
+
+
+async def test_the_admin_role_moves_only_when_the_new_admin_accepts_it(
+    anvil: Anvil, chain: LedgerChain, ledger_address: str, w3: AsyncWeb3[Any]
+) -> None:
+    contract = w3.eth.contract(address=chain.address, abi=load_artifact().abi)
+    await send_as(ADMIN_KEY, w3, ledger_address, "transferAdmin", HOT)
+    assert await contract.functions.admin().call() == ADMIN
+    assert await contract.functions.pendingAdmin().call() == HOT
+
+    with pytest.raises(ContractCustomError) as caught:
+        await send_as(STRANGER_KEY, w3, ledger_address, "acceptAdmin")
+    assert str(caught.value.data).startswith(selector("Unauthorized(address)"))
+
+    await send_as(HOT_KEY, w3, ledger_address, "acceptAdmin")
+    assert await contract.functions.admin().call() == HOT
+    with pytest.raises(ContractRevert, match="Unauthorized"):
+        await chain.grant_recorder(STRANGER)  # the old admin lost the role
+    async with connect(anvil.rpc_url, HOT_KEY, ledger_address) as new_admin:
+        await receipt_of(w3, await new_admin.grant_recorder(STRANGER))
+        assert await new_admin.is_recorder(STRANGER)
 
 
 async def test_deploy_makes_the_deployer_admin_and_grants_the_given_recorder(
