@@ -467,3 +467,22 @@ async def test_finality_waits_for_a_transaction_that_is_not_mined_yet(
     finally:
         await rpc(w3, "evm_setAutomine", True)
     assert final.succeeded
+
+
+async def test_a_transaction_that_reverts_on_chain_is_final_but_not_succeeded(
+    chain: LedgerChain, w3: AsyncWeb3[Any]
+) -> None:
+    bet = BetToRecord(bet_hash("bet_raced"), 100_000_000)
+    await rpc(w3, "evm_setAutomine", False)
+    try:
+        # Both estimates pass while neither is mined; in the block the second one reverts.
+        first = await chain.record_bet(bet)
+        second = await chain.record_bet(bet)
+        await rpc(w3, "anvil_mine", "0x3")
+    finally:
+        await rpc(w3, "evm_setAutomine", True)
+
+    async with asyncio.timeout(5):
+        assert (await chain.wait_for_finality(first)).succeeded
+        assert not (await chain.wait_for_finality(second)).succeeded
+    assert (await chain.get_stats()).total_bets == 1
