@@ -60,7 +60,7 @@ lint: install ## ruff
 
 .PHONY: typecheck
 typecheck: install ## mypy --strict
-	$(BIN)/mypy libs services dev sandboxes $(wildcard tests bench)
+	$(BIN)/mypy libs services dev sandboxes $$(find tests bench -name "*.py" 2>/dev/null)
 
 .PHONY: pytest
 pytest: install db ## Unit, integration and end-to-end tests on real PostgreSQL
