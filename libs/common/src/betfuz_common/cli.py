@@ -81,9 +81,12 @@ def _serve(service: ServiceDefinition[S], settings: S) -> int:
         log_config=None,
         access_log=False,
         proxy_headers=True,
+        # Behind the load balancer only it can reach the task, so the image trusts "*" there.
         forwarded_allow_ips=os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1"),
         timeout_keep_alive=int(os.environ.get("UVICORN_TIMEOUT_KEEP_ALIVE", KEEP_ALIVE_SECONDS)),
-        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+        timeout_graceful_shutdown=int(
+            os.environ.get("UVICORN_TIMEOUT_GRACEFUL_SHUTDOWN", GRACEFUL_SHUTDOWN_SECONDS)
+        ),
     )
     uvicorn.Server(config).run()
     return 0
