@@ -16,7 +16,7 @@ from betfuz_common.metrics import ServiceMetrics
 from betfuz_common.web import create_service_app
 from topup.config import TopupSettings
 from topup.metrics import TopupMetrics
-from topup.openapi import OPENAPI
+from topup.openapi import build_openapi
 from topup.reconcile import ReconcileConfig, run_forever
 from topup.routes import build_routes
 from topup.runtime import open_service
@@ -54,7 +54,7 @@ def create_app(
     return create_service_app(
         prefix="/topup",
         routes=build_routes(settings, verifier),
-        openapi=OPENAPI,
+        openapi=build_openapi(settings.topup_min_amount, settings.topup_max_amount),
         lifespan=lifespan,
         max_body_bytes=settings.max_body_bytes,
         metrics=service_metrics,

@@ -3,11 +3,16 @@ code does; the contract tests run against it."""
 
 from __future__ import annotations
 
+import copy
+from decimal import Decimal
 from typing import Any
 
 from betfuz_common.openapi import document, json_content, problem
 
 _MONEY = {"type": "number", "exclusiveMinimum": 0, "multipleOf": 0.01}
+# Mobile ranges that phonenumbers accepts in full; the service validates with phonenumbers.
+PHONE_PATTERN = r"^(\+234|0)(70[13-9]|80[1-9]|81[0-8]|90[1-9]|91[0-6])[0-9]{7}$"
+CURSOR_PATTERN = r"^top_[0-9a-f]{24}$"
 _STATUS = {"type": "string", "enum": ["pending", "completed", "failed"]}
 
 TOPUP_REQUEST: dict[str, Any] = {
@@ -16,6 +21,7 @@ TOPUP_REQUEST: dict[str, Any] = {
     "properties": {
         "phone": {
             "type": "string",
+            "pattern": PHONE_PATTERN,
             "description": "Nigerian mobile number, +234… or 0…; stored as E.164",
             "examples": ["+2348030000001", "08030000001"],
         },
@@ -157,8 +163,8 @@ PATHS: dict[str, Any] = {
                 {
                     "name": "cursor",
                     "in": "query",
-                    "schema": {"type": "string"},
-                    "description": "nextCursor of the previous page",
+                    "schema": {"type": "string", "pattern": CURSOR_PATTERN},
+                    "description": "nextCursor of the previous page (opaque)",
                 },
             ],
             "responses": {
@@ -220,16 +226,32 @@ PATHS: dict[str, Any] = {
     },
 }
 
-OPENAPI: dict[str, Any] = document(
-    title="Betfuz topup",
-    prefix="/topup",
-    paths=PATHS,
-    schemas={
-        "TopupRequest": TOPUP_REQUEST,
-        "TopupResponse": TOPUP_RESPONSE,
-        "Topup": TOPUP,
-        "TopupPage": TOPUP_PAGE,
-        "SelcomWebhook": WEBHOOK,
-        "WebhookAnswer": WEBHOOK_ANSWER,
-    },
-)
+
+def build_openapi(minimum: Decimal, maximum: Decimal) -> dict[str, Any]:
+    """The document, with the amount bounds this deployment is configured with."""
+    request = copy.deepcopy(TOPUP_REQUEST)
+    amount = request["properties"]["amount"]
+    del amount["exclusiveMinimum"]
+    amount["minimum"] = _number(minimum)
+    amount["maximum"] = _number(maximum)
+    return document(
+        title="Betfuz topup",
+        prefix="/topup",
+        paths=PATHS,
+        schemas={**SCHEMAS, "TopupRequest": request},
+    )
+
+
+def _number(value: Decimal) -> int | float:
+    # JSON Schema bounds are plain numbers; a configured bound has at most two decimals.
+    return int(value) if value == value.to_integral_value() else float(value)
+
+
+SCHEMAS: dict[str, Any] = {
+    "TopupRequest": TOPUP_REQUEST,
+    "TopupResponse": TOPUP_RESPONSE,
+    "Topup": TOPUP,
+    "TopupPage": TOPUP_PAGE,
+    "SelcomWebhook": WEBHOOK,
+    "WebhookAnswer": WEBHOOK_ANSWER,
+}

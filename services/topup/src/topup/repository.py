@@ -4,7 +4,6 @@ the caller decides what shares a transaction."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -106,10 +105,14 @@ async def get_owned(conn: Conn, user_id: str, topup_id: str) -> asyncpg.Record |
 
 
 async def list_owned(
-    conn: Conn, user_id: str, limit: int, after: tuple[datetime, str] | None
+    conn: Conn, user_id: str, limit: int, after_id: str | None
 ) -> list[asyncpg.Record]:
-    """Newest first; keyset pagination on (created_at, id) so pages never skip or repeat."""
-    if after is None:
+    """Newest first; keyset pagination on (created_at, id) so pages never skip or repeat.
+
+    `after_id` names the last row of the previous page; an id that is not the caller's gives an
+    empty page, never someone else's rows.
+    """
+    if after_id is None:
         return await conn.fetch(
             f"SELECT {COLUMNS} FROM topup.topup_transactions WHERE user_id = $1 "  # noqa: S608
             "ORDER BY created_at DESC, id DESC LIMIT $2",
@@ -118,12 +121,12 @@ async def list_owned(
         )
     return await conn.fetch(
         f"SELECT {COLUMNS} FROM topup.topup_transactions "  # noqa: S608
-        "WHERE user_id = $1 AND (created_at, id) < ($3, $4) "
+        "WHERE user_id = $1 AND (created_at, id) < ("
+        "  SELECT created_at, id FROM topup.topup_transactions WHERE id = $3 AND user_id = $1) "
         "ORDER BY created_at DESC, id DESC LIMIT $2",
         user_id,
         limit,
-        after[0],
-        after[1],
+        after_id,
     )
 
 

@@ -18,8 +18,7 @@ from betfuz_common.web import JsonResponse
 from topup.config import TopupSettings
 from topup.errors import InsufficientFunds, TopupNotFound, to_problem
 from topup.schemas import (
-    decode_cursor,
-    encode_cursor,
+    parse_cursor,
     parse_idempotency_key,
     parse_limit,
     parse_topup_request,
@@ -78,15 +77,9 @@ def build_routes(settings: TopupSettings, verifier: JwtVerifier) -> list[BaseRou
     async def list_topups(request: Request) -> Response:
         principal = caller(request)
         limit = parse_limit(request.query_params.get("limit"))
-        raw_cursor = request.query_params.get("cursor")
-        cursor = decode_cursor(raw_cursor) if raw_cursor else None
+        cursor = parse_cursor(request.query_params.get("cursor"))
         rows, following = await _service(request).page(principal.user_id, limit, cursor)
-        return JsonResponse(
-            {
-                "items": [topup_view(row) for row in rows],
-                "nextCursor": encode_cursor(following) if following else None,
-            }
-        )
+        return JsonResponse({"items": [topup_view(row) for row in rows], "nextCursor": following})
 
     async def webhook(request: Request) -> Response:
         raw = await request.body()
@@ -99,9 +92,12 @@ def build_routes(settings: TopupSettings, verifier: JwtVerifier) -> list[BaseRou
         outcome = await _service(request).handle_webhook(payload)
         return JsonResponse({"received": True, "outcome": outcome})
 
+    async def topups(request: Request) -> Response:
+        # One route for both methods, so a 405 lists both in its Allow header.
+        return await (create_topup if request.method == "POST" else list_topups)(request)
+
     return [
-        Route("/topup", create_topup, methods=["POST"]),
-        Route("/topup", list_topups, methods=["GET"]),
+        Route("/topup", topups, methods=["GET", "POST"]),
         Route("/topup/webhook", webhook, methods=["POST"]),
         Route("/topup/{topup_id}", get_topup, methods=["GET"]),
     ]

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
 from decimal import Decimal
 from typing import Any, Protocol
 
-from betfuz_common import jsonio
 from betfuz_common.errors import FieldError, Problem, validation_problem
 from betfuz_common.money import MoneyError, parse_naira
 from betfuz_common.phones import PhoneError, normalise_ng_mobile
@@ -125,27 +122,16 @@ def topup_view(row: Row) -> dict[str, Any]:
     }
 
 
-@dataclass(frozen=True)
-class Cursor:
-    created_at: datetime
-    id: str
+_CURSOR = re.compile(r"^top_[0-9a-f]{24}$")
 
 
-def encode_cursor(cursor: Cursor) -> str:
-    raw = jsonio.dumps([cursor.created_at.isoformat(), cursor.id])
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_cursor(text: str) -> Cursor:
-    try:
-        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-        stamp, ident = jsonio.loads(raw)
-        created = datetime.fromisoformat(stamp)
-        if not isinstance(ident, str) or created.tzinfo is None:
-            raise ValueError("bad cursor")
-    except (ValueError, TypeError, binascii.Error, jsonio.JsonError):
-        raise validation_problem([FieldError("cursor", "is not a cursor this API gave")]) from None
-    return Cursor(created, ident)
+def parse_cursor(text: str | None) -> str | None:
+    """The cursor is the id of the last item seen; opaque to clients, checked for shape only."""
+    if text is None:
+        return None
+    if not _CURSOR.match(text):
+        raise validation_problem([FieldError("cursor", "is not a cursor this API gave")])
+    return text
 
 
 def parse_limit(text: str | None) -> int:

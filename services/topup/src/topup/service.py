@@ -19,7 +19,7 @@ from topup import repository as repo
 from topup.errors import InsufficientFunds, TopupNotFound
 from topup.metrics import TopupMetrics
 from topup.provider import ProcessOrder, ProviderResult, outcome_for_status
-from topup.schemas import Cursor, Row, TopupRequest, topup_response
+from topup.schemas import Row, TopupRequest, topup_response
 
 log = get_logger("topup")
 
@@ -220,12 +220,11 @@ class TopupService:
         return row
 
     async def page(
-        self, user_id: str, limit: int, cursor: Cursor | None
-    ) -> tuple[list[asyncpg.Record], Cursor | None]:
-        after = (cursor.created_at, cursor.id) if cursor else None
+        self, user_id: str, limit: int, after_id: str | None
+    ) -> tuple[list[asyncpg.Record], str | None]:
+        """One page and the cursor of the next (None on the last page)."""
         async with self.pool.acquire() as conn:
-            rows = await repo.list_owned(conn, user_id, limit + 1, after)
+            rows = await repo.list_owned(conn, user_id, limit + 1, after_id)
         more = len(rows) > limit
         rows = rows[:limit]
-        following = Cursor(rows[-1]["created_at"], rows[-1]["id"]) if more else None
-        return rows, following
+        return rows, (rows[-1]["id"] if more else None)

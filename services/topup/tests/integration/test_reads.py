@@ -60,3 +60,21 @@ async def test_the_openapi_document_lists_every_topup_route(client: httpx.AsyncC
     doc = (await client.get("/topup/openapi.json")).json()
     assert {"/topup", "/topup/{transactionId}", "/topup/webhook"} <= set(doc["paths"])
     assert set(doc["paths"]["/topup"]) == {"get", "post"}
+
+
+async def test_a_cursor_naming_someone_elses_topup_gives_an_empty_page(
+    client: httpx.AsyncClient, make_user: MakeUser
+) -> None:
+    owner, snooper = await make_user(5000), await make_user(5000)
+    theirs = (await buy(client, owner)).json()["transactionId"]
+    await buy(client, snooper)
+    page = await client.get("/topup", params={"cursor": theirs}, headers=bearer(snooper))
+    assert page.json() == {"items": [], "nextCursor": None}
+
+
+async def test_the_documented_amount_bounds_are_the_configured_ones(
+    client: httpx.AsyncClient,
+) -> None:
+    doc = (await client.get("/topup/openapi.json")).json()
+    amount = doc["components"]["schemas"]["TopupRequest"]["properties"]["amount"]
+    assert (amount["minimum"], amount["maximum"]) == (50, 50000)
