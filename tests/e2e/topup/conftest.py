@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import ExitStack
@@ -15,22 +14,11 @@ import asyncpg
 import httpx
 import pytest
 
-from betfuz_testing.processes import REPO, free_port, running
+from betfuz_testing.processes import free_port, running
 from betfuz_testing.tokens import TEST_JWT_SECRET, bearer
 
 SELCOM_KEY = "e2e-selcom-key"
 SELCOM_SECRET = "e2e-selcom-secret"
-PYTHONPATH = os.pathsep.join(
-    str(REPO / part)
-    for part in (
-        "libs/common/src",
-        "libs/testing/src",
-        "services/topup/src",
-        "services/treasury/src",
-        "services/ledger/src",
-        ".",
-    )
-)
 
 
 @dataclass(frozen=True)
@@ -44,7 +32,6 @@ def stack(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     logs = tmp_path_factory.mktemp("topup-e2e")
     api_port, sandbox_port = free_port(), free_port()
     common = {
-        "PYTHONPATH": PYTHONPATH,
         "SELCOM_API_KEY": SELCOM_KEY,
         "SELCOM_API_SECRET": SELCOM_SECRET,
     }
