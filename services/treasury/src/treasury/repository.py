@@ -122,9 +122,10 @@ async def insert_credit(
         INSERT INTO treasury.bank_transactions
             (id, bank_account_id, user_id, type, amount, transaction_reference, sender_name,
              sender_account, sender_bank, narration, transaction_date)
-        SELECT $1, $2, $3, 'credit', $4, $5, $6, $7, $8, $9, $10
+        SELECT $1::varchar, $2::varchar, $3::varchar, 'credit', $4::numeric, $5::varchar,
+               $6::varchar, $7::varchar, $8::varchar, $9::text, $10::timestamptz
          WHERE NOT EXISTS (SELECT 1 FROM treasury.unmatched_deposits
-                            WHERE transaction_reference = $5)
+                            WHERE transaction_reference = $5::varchar)
         ON CONFLICT (transaction_reference) DO NOTHING
         RETURNING true
         """,
@@ -183,9 +184,10 @@ async def hold_for_review(
         INSERT INTO treasury.unmatched_deposits
             (id, account_number, bank_account_id, reason, amount, transaction_reference,
              payload, transaction_date)
-        SELECT $1, $2, $3, $4, $5, $6, $7, $8
+        SELECT $1::varchar, $2::varchar, $3::varchar, $4::varchar, $5::numeric, $6::varchar,
+               $7::jsonb, $8::timestamptz
          WHERE NOT EXISTS (SELECT 1 FROM treasury.bank_transactions
-                            WHERE transaction_reference = $6)
+                            WHERE transaction_reference = $6::varchar)
         ON CONFLICT (transaction_reference) DO NOTHING
         RETURNING true
         """,
