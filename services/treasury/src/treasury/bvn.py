@@ -22,7 +22,7 @@ _BVN = re.compile(r"^[0-9]{11}$")
 
 
 def is_bvn(value: str) -> bool:
-    return bool(_BVN.match(value))
+    return bool(_BVN.fullmatch(value))
 
 
 def mask(bvn: str) -> str:

@@ -16,15 +16,15 @@ _WEIGHTS = (3, 7, 3)
 
 
 def check_digit(bank_code: str, serial: str) -> int:
-    if not _DIGITS.match(bank_code) or len(bank_code) not in (3, 6):
+    if not _DIGITS.fullmatch(bank_code) or len(bank_code) not in (3, 6):
         raise ValueError("bank code must be 3 or 6 digits")
-    if not _DIGITS.match(serial) or len(serial) != 9:
+    if not _DIGITS.fullmatch(serial) or len(serial) != 9:
         raise ValueError("serial must be 9 digits")
     total = sum(int(d) * w for d, w in zip(bank_code + serial, cycle(_WEIGHTS), strict=False))
     return (10 - total % 10) % 10
 
 
 def is_valid_nuban(account_number: str, bank_code: str = WEMA_BANK_CODE) -> bool:
-    if len(account_number) != 10 or not _DIGITS.match(account_number):
+    if len(account_number) != 10 or not _DIGITS.fullmatch(account_number):
         return False
     return check_digit(bank_code, account_number[:9]) == int(account_number[9])

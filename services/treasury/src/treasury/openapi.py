@@ -5,9 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from betfuz_common.openapi import document, json_content, problem
+from treasury.schemas import NAME_MAX, NAME_PATTERN
+from treasury.service import CURSOR_PATTERN
 
 _MONEY = {"type": "number", "exclusiveMinimum": 0, "multipleOf": 0.01}
 _TEXT_OR_NULL = {"type": ["string", "null"]}
+_NAME = {"type": "string", "minLength": 1, "maxLength": NAME_MAX, "pattern": NAME_PATTERN}
 _REFERENCE = "^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$"
 
 ACCOUNT = {
@@ -35,11 +38,13 @@ CREATE_ACCOUNT = {
     "required": ["bvn", "firstName", "lastName", "phoneNumber", "email"],
     "properties": {
         "bvn": {"type": "string", "pattern": "^[0-9]{11}$"},
-        "firstName": {"type": "string", "minLength": 1, "maxLength": 64},
-        "lastName": {"type": "string", "minLength": 1, "maxLength": 64},
+        "firstName": _NAME,
+        "lastName": _NAME,
         "phoneNumber": {
             "type": "string",
-            "description": "Nigerian mobile, +234… or 0…; stored as E.164",
+            "description": "Nigerian mobile, +234… or 0…; stored as E.164. The pattern covers "
+            "the common prefixes; the server's libphonenumber check is authoritative.",
+            "pattern": "^(\\+234|0)(70[13-9]|7[12][0-9]|80[1-9]|81[0-8]|90[1-9]|91[0-6])[0-9]{7}$",
             "examples": ["+2348012345678"],
         },
         "email": {"type": "string", "format": "email"},
@@ -156,7 +161,13 @@ PATHS: dict[str, Any] = {
                     "required": False,
                     "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 20},
                 },
-                {"name": "cursor", "in": "query", "required": False, "schema": {"type": "string"}},
+                {
+                    "name": "cursor",
+                    "in": "query",
+                    "required": False,
+                    "description": "nextCursor from the previous page, passed back unchanged",
+                    "schema": {"type": "string", "pattern": CURSOR_PATTERN},
+                },
             ],
             "responses": {
                 "200": json_content({"$ref": "#/components/schemas/BankTransactionPage"}),

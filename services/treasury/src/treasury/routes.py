@@ -90,7 +90,7 @@ async def create_account(request: Request) -> Response:
     key = request.headers.get("idempotency-key")
     if key is None:
         return await _create(edge, user_id, details)
-    if not _IDEMPOTENCY_KEY.match(key):
+    if not _IDEMPOTENCY_KEY.fullmatch(key):
         raise validation_problem([FieldError("Idempotency-Key", "must be 1-255 visible ASCII")])
     scope = f"accounts:{user_id}"
     # The BVN enters the fingerprint only as its keyed hash: a plain hash could be reversed.

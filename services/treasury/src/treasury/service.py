@@ -5,16 +5,14 @@ No Starlette here. Provider calls happen with no transaction open and no connect
 
 from __future__ import annotations
 
-import base64
-import binascii
+import re
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, Protocol
 
 import asyncpg
 
-from betfuz_common import jsonio
 from betfuz_common.db import Conn
 from betfuz_common.logging import get_logger
 from treasury import repository as repo
@@ -42,6 +40,11 @@ log = get_logger("treasury")
 # Longer than the Wema timeout, so a claim is never taken over while its call is still running.
 DEFAULT_LEASE = timedelta(seconds=60)
 BVN_HASH_CONSTRAINT = "bank_accounts_bvn_hash_key"
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# Every string this pattern allows decodes to a valid position, so the OpenAPI document can
+# publish it and a well-formed cursor is never refused.
+CURSOR_PATTERN = r"^[0-9]{1,16}\.btx_[0-9a-f]{32}$"
+_CURSOR = re.compile(r"^([0-9]{1,16})\.(btx_[0-9a-f]{32})$")
 DepositOutcome = Literal["credited", "duplicate", "held_for_review"]
 
 
@@ -180,20 +183,17 @@ async def list_transactions(
 
 
 def encode_cursor(moment: datetime, row_id: str) -> str:
-    raw = jsonio.dumps([moment.isoformat(), row_id])
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    """'<microseconds since the epoch>.<transaction id>': the last row the client has seen."""
+    micros = (moment - EPOCH) // timedelta(microseconds=1)
+    return f"{micros}.{row_id}"
 
 
 def decode_cursor(cursor: str) -> tuple[datetime, str]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        moment, row_id = jsonio.loads(raw)
-        parsed = datetime.fromisoformat(moment)
-    except (binascii.Error, jsonio.JsonError, TypeError, ValueError):
-        raise InvalidCursor() from None
-    if parsed.tzinfo is None or not isinstance(row_id, str):
+    match = _CURSOR.fullmatch(cursor)
+    if match is None:
         raise InvalidCursor()
-    return parsed, row_id
+    micros, row_id = match.groups()
+    return EPOCH + timedelta(microseconds=int(micros)), row_id
 
 
 # --- deposits ---------------------------------------------------------------------------
