@@ -117,7 +117,8 @@ PATHS: dict[str, Any] = {
                     "name": "Idempotency-Key",
                     "in": "header",
                     "required": False,
-                    "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+                    "description": "replays the first answer for 24 h (visible ASCII)",
+                    "schema": {"type": "string", "pattern": "^[!-~]{1,255}$"},
                 }
             ],
             "requestBody": {

@@ -137,7 +137,7 @@ async def my_transactions(request: Request) -> Response:
     edge = _edge(request)
     user_id = edge.verifier.from_header(request.headers.get("authorization")).user_id
     limit = _limit(request.query_params.get("limit"))
-    cursor = request.query_params.get("cursor") or None
+    cursor = request.query_params.get("cursor")
     try:
         items, next_cursor = await service.list_transactions(
             edge.treasury, user_id, limit=limit, cursor=cursor

@@ -8,11 +8,11 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from email_validator import EmailNotValidError, validate_email
 from pydantic import (
     AwareDatetime,
     BaseModel,
     ConfigDict,
-    EmailStr,
     Field,
     StrictStr,
     field_validator,
@@ -50,7 +50,7 @@ class CreateAccountRequest(BaseModel):
     first_name: StrictStr = Field(alias="firstName")
     last_name: StrictStr = Field(alias="lastName")
     phone_number: StrictStr = Field(alias="phoneNumber", repr=False)
-    email: EmailStr = Field(repr=False)
+    email: StrictStr = Field(repr=False)
 
     @field_validator("bvn")
     @classmethod
@@ -64,6 +64,17 @@ class CreateAccountRequest(BaseModel):
     @classmethod
     def _name(cls, value: str) -> str:
         return clean_name(value)
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, value: str) -> str:
+        try:
+            # `test_environment` admits the reserved .test domain (for test data and fuzzers);
+            # quoted local parts, IP literals and other reserved domains stay refused.
+            checked = validate_email(value, check_deliverability=False, test_environment=True)
+        except EmailNotValidError:
+            raise ValueError("is not a valid email address") from None
+        return checked.normalized
 
     @field_validator("phone_number")
     @classmethod

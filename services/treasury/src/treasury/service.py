@@ -168,7 +168,7 @@ async def get_account(t: Treasury, user_id: str) -> dict[str, Any]:
 async def list_transactions(
     t: Treasury, user_id: str, *, limit: int, cursor: str | None
 ) -> tuple[list[dict[str, Any]], str | None]:
-    after = decode_cursor(cursor) if cursor else None
+    after = None if cursor is None else decode_cursor(cursor)
     async with t.pool.acquire() as conn:
         account = await repo.account_for_user(conn, user_id)
         if account is None or account["status"] == "creating":
