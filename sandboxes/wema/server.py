@@ -63,7 +63,7 @@ def create_app(config: SandboxConfig, bank: Bank | None = None) -> Starlette:
             first, last, email = str(body["firstName"]), str(body["lastName"]), str(body["email"])
         except (jsonio.JsonError, KeyError, TypeError):
             return _failed("reference, bvn, firstName, lastName and email are required", 400)
-        if not _BVN.match(bvn):
+        if not _BVN.fullmatch(bvn):
             return _failed("bvn must be 11 digits", 400)
         bank.calls.append(Call(reference=reference, email=email))
         failure = bank.next_failure()

@@ -78,7 +78,10 @@ async def deliver(
             status, content = await post(url, body, headers)
         statuses[str(status)] += 1
         if status == 200:
-            outcomes[str(jsonio.loads(content).get("status"))] += 1
+            try:
+                outcomes[str(jsonio.loads(content).get("status"))] += 1
+            except (jsonio.JsonError, AttributeError):
+                outcomes["unreadable"] += 1
 
     await asyncio.gather(*(one(payload) for payload in deliveries))
     return {"deliveries": len(deliveries), "statuses": statuses, "outcomes": outcomes}
@@ -113,4 +116,18 @@ async def post(url: str, body: bytes, headers: dict[str, str]) -> tuple[int, byt
         with contextlib.suppress(OSError):
             await writer.wait_closed()
     head, _, content = raw.partition(b"\r\n\r\n")
+    if b"transfer-encoding: chunked" in head.lower():  # e.g. through the dev router
+        content = dechunk(content)
     return int(head.split(b" ", 2)[1]), content
+
+
+def dechunk(data: bytes) -> bytes:
+    body = bytearray()
+    while data:
+        size_line, _, data = data.partition(b"\r\n")
+        size = int(size_line.split(b";")[0], 16)
+        if size == 0:
+            break
+        body += data[:size]
+        data = data[size + 2 :]
+    return bytes(body)
