@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -10,14 +9,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from betfuz_testing.processes import REPO, free_port, running
+from betfuz_testing.processes import free_port, running
 from services.treasury.tests.support import WEMA_KEY, WEMA_SECRET, settings_env
-
-# pytest's `pythonpath` setting reaches this interpreter only, not the processes it starts.
-SOURCE_PATH = os.pathsep.join(
-    str(REPO / part)
-    for part in ("libs/common/src", "libs/testing/src", "services/treasury/src", ".")
-)
 
 
 @dataclass
@@ -36,7 +29,6 @@ def stack(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         "WEMA_API_KEY": WEMA_KEY,
         "WEMA_SECRET_KEY": WEMA_SECRET,
         "API_BASE_URL": f"http://127.0.0.1:{service_port}",
-        "PYTHONPATH": SOURCE_PATH,
     }
     with running("sandboxes.wema", env=sandbox_env) as wema:
         service_env = {
@@ -45,7 +37,6 @@ def stack(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
             "WEMA_TIMEOUT_SECONDS": "1",
             "LOG_LEVEL": "DEBUG",
             "PYTHONUNBUFFERED": "1",
-            "PYTHONPATH": SOURCE_PATH,  # every log line reaches the file before we read it
         }
         with running(
             "treasury",
