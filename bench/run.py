@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import report, topup_bench
+from bench import report, topup_bench, webhook_bench
 from bench.harness import BENCH_DIR, REPO, bench_database, machine
 from dev.postgres import admin_url, ensure_running
 
@@ -29,7 +29,13 @@ def topup_section(database_url: str, args: argparse.Namespace, logs: Path) -> di
     )
 
 
-SECTIONS: dict[str, Section] = {"topup": topup_section}
+def webhook_section(database_url: str, args: argparse.Namespace, logs: Path) -> dict[str, Any]:
+    return webhook_bench.run(
+        database_url, seconds=args.seconds, connections=args.connections, logs=logs
+    )
+
+
+SECTIONS: dict[str, Section] = {"topup": topup_section, "webhook": webhook_section}
 
 
 def main() -> None:

@@ -108,6 +108,7 @@ def run(database_url: str, *, seconds: int, connections: int, logs: Path) -> dic
                     "API_BASE_URL": f"http://127.0.0.1:{api_port}",
                     "TOPUP_RECONCILE_INTERVAL_SECONDS": "0",
                     "TOPUP_MAX_AMOUNT": "1000000",
+                    "WEB_CONCURRENCY": "2",  # one worker per core of this 2-core machine
                 },
                 port=api_port,
                 log_path=logs / "bench-topup.log",

@@ -13,7 +13,7 @@ import asyncpg
 
 from betfuz_common import jsonio
 from betfuz_common.db import Conn
-from betfuz_common.idempotency import RETENTION, IdempotencyStore, fingerprint
+from betfuz_common.idempotency import RETENTION, IdempotencyStore, Replay, fingerprint
 from betfuz_common.logging import get_logger
 from topup import repository as repo
 from topup.errors import InsufficientFunds, TopupNotFound
@@ -72,15 +72,16 @@ class TopupService:
         key = idempotency_key or derived_key(user_id, request)
         request_hash = fingerprint(request.canonical())
         async with self.pool.acquire() as conn, conn.transaction():
-            replay = await self.store.begin(conn, user_id, key, request_hash)
-            if replay is not None:
-                return Reply(replay.status, replay.body, replayed=True)
-            # Only after a crash left the key in flight past its lease: the debit is done.
-            earlier = await repo.find_recent_by_idempotency_key(
-                conn, user_id, key, RETENTION.total_seconds()
-            )
-            if earlier is not None:
-                return await self._answer(conn, user_id, key, earlier, replayed=True)
+            claim = await self.store.begin(conn, user_id, key, request_hash)
+            if isinstance(claim, Replay):
+                return Reply(claim.status, claim.body, replayed=True)
+            if claim.resumed:
+                # A crash left the key in flight past its lease: the debit may be done already.
+                earlier = await repo.find_recent_by_idempotency_key(
+                    conn, user_id, key, RETENTION.total_seconds()
+                )
+                if earlier is not None:
+                    return await self._answer(conn, user_id, key, earlier, replayed=True)
             if not await repo.debit_wallet(conn, user_id, request.amount):
                 raise InsufficientFunds  # rolls back the key claim too: nothing is written
             row = await repo.insert_topup(

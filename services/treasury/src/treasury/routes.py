@@ -12,7 +12,7 @@ from starlette.routing import BaseRoute, Route
 
 from betfuz_common.auth import JwtVerifier
 from betfuz_common.errors import FieldError, Problem, bad_gateway, not_found, validation_problem
-from betfuz_common.idempotency import IdempotencyStore, fingerprint
+from betfuz_common.idempotency import IdempotencyStore, Replay, fingerprint
 from betfuz_common.logging import get_logger
 from betfuz_common.signatures import verify
 from betfuz_common.web import JsonResponse, parse_model, read_model
@@ -102,9 +102,9 @@ async def create_account(request: Request) -> Response:
     )
     pool = edge.treasury.pool
     async with pool.acquire() as conn:
-        replay = await edge.idempotency.begin(conn, scope, key, digest)
-    if replay is not None:
-        return Response(replay.body, replay.status, media_type="application/json")
+        claim = await edge.idempotency.begin(conn, scope, key, digest)
+    if isinstance(claim, Replay):
+        return Response(claim.body, claim.status, media_type="application/json")
     try:
         response = await _create(edge, user_id, details)
     except Exception:
