@@ -66,6 +66,10 @@ typecheck: install ## mypy --strict
 pytest: install db ## Unit, integration and end-to-end tests on real PostgreSQL
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+.PHONY: bench
+bench: install db ## Benchmarks next to their ceilings (≤ 10 min, 127.0.0.1 only) → bench/results, docs/PERFORMANCE.md
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
+
 .PHONY: fmt
 fmt: install ## Format and autofix
 	$(BIN)/ruff format .
