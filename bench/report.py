@@ -46,9 +46,38 @@ def table(results: dict[str, Any]) -> str:
         lines += _http_rows("POST /topup", sections["topup"])
     if "webhook" in sections:
         lines += _http_rows("POST /treasury/webhook", sections["webhook"])
-    for row in sections.get("extra_rows", []):
-        lines.append(row)
+    if "gas" in sections:
+        lines += _gas_rows(sections["gas"])
+    if "csv" in sections:
+        lines += _csv_rows(sections["csv"])
     return "\n".join(lines)
+
+
+def _gas_rows(section: dict[str, Any]) -> list[str]:
+    gas, targets = section["gas"], section["targets"]
+    per_bet = {size: gas[size]["gas_per_bet"] for size in ("1", "10", "100")}
+    throughput = section["throughput"]
+    return [
+        f"| BetLedger gas per bet, batches of 1 / 10 / 100 | {per_bet['1']} / {per_bet['10']} / "
+        f"{per_bet['100']} | one new storage slot: 22,100 | ≤ {targets['gas_per_bet_at_100']} "
+        f"at 100 | {_ok(per_bet['100'], targets['gas_per_bet_at_100'], higher_is_better=False)} |",
+        f"| bets recorded per minute (anvil, batch 100) | {throughput['bets_per_minute']} | — | "
+        f"≥ {targets['bets_per_minute']} | "
+        f"{_ok(throughput['bets_per_minute'], targets['bets_per_minute'])} |",
+    ]
+
+
+def _csv_rows(section: dict[str, Any]) -> list[str]:
+    targets = section["targets"]
+    return [
+        f"| GET /ledger/export.csv, {section['rows']:,} rows | {section['export_seconds']} s, "
+        f"{section['export_mb']} MB | COPY … TO STDOUT WITH CSV: {section['copy_seconds']} s | "
+        f"speed ≥ {targets['speed_ratio']} of COPY: {section['speed_ratio']} | "
+        f"{_ok(section['speed_ratio'], targets['speed_ratio'])} |",
+        f"| export peak RSS of the service | {section['service_peak_rss_mb']} MB "
+        f"(before: {section['service_rss_before_mb']} MB) | — | ≤ {targets['peak_rss_mb']} MB | "
+        f"{_ok(section['service_peak_rss_mb'], targets['peak_rss_mb'], higher_is_better=False)} |",
+    ]
 
 
 def write(results: dict[str, Any], path: Path) -> None:
