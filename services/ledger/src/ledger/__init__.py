@@ -1,1 +1,1 @@
-"""Ledger service: big wins recorded on Polygon."""
+"""Ledger service: records settled big wins on an EVM chain (Polygon) for compliance."""

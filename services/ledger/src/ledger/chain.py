@@ -1,0 +1,333 @@
+"""Typed client for the BetLedger contract: what the ledger worker calls.
+
+    async with connect(rpc_url, private_key, contract_address) as chain:
+        tx_hash = await chain.record_bets([BetToRecord(bet_hash(bet_id), kobo), ...])
+        # store tx_hash as pending, then:
+        final = await chain.wait_for_finality(tx_hash)
+
+Re-sending a batch is always safe: ``recordBets`` skips hashes already on chain, so after a
+crash or a dropped transaction the worker sends the same batch again.
+"""
+
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from eth_abi.abi import decode as abi_decode
+from eth_typing import ChecksumAddress, HexStr
+from eth_utils.abi import function_signature_to_4byte_selector
+from hexbytes import HexBytes
+from web3 import AsyncHTTPProvider, AsyncWeb3
+from web3.contract import AsyncContract
+from web3.exceptions import ContractCustomError, TransactionNotFound, Web3RPCError
+from web3.types import TxReceipt
+
+from ledger.artifact import ContractArtifact, load_artifact
+from ledger.bet_encoding import MAX_KOBO
+from ledger.tx_sender import Fees, TxSender, default_min_priority_fee, load_account
+
+DEFAULT_CONFIRMATIONS = 64  # fallback only; Polygon PoS nodes answer the `finalized` tag
+RPC_TIMEOUT_SECONDS = 30
+
+
+@dataclass(frozen=True)
+class BetToRecord:
+    bet_hash: bytes  # 32 bytes: ledger.bet_encoding.bet_hash(bet_id)
+    amount_kobo: int
+
+
+@dataclass(frozen=True)
+class BetRecord:
+    amount_kobo: int
+    recorded_at: int  # unix seconds (block timestamp)
+    recorder: ChecksumAddress
+
+
+@dataclass(frozen=True)
+class LedgerStats:
+    total_bets: int
+    total_amount_kobo: int
+
+
+@dataclass(frozen=True)
+class Finality:
+    tx_hash: str  # the one that was mined: the original or one of its replacements
+    block_number: int
+    succeeded: bool  # receipt status; a failed transaction recorded nothing
+
+
+@dataclass(frozen=True)
+class Replacement:
+    tx_hash: str
+    max_fee_per_gas: int
+    max_priority_fee_per_gas: int
+
+
+class ContractRevert(Exception):
+    """BetLedger refused a call; ``name`` is the custom error (e.g. "Unauthorized")."""
+
+    def __init__(self, name: str, args: tuple[Any, ...]) -> None:
+        rendered = ", ".join(a.hex() if isinstance(a, bytes) else str(a) for a in args)
+        super().__init__(f"BetLedger reverted with {name}({rendered})")
+        self.name = name
+        self.error_args = args
+
+
+def _error_selectors(abi: list[dict[str, Any]]) -> dict[bytes, tuple[str, list[str]]]:
+    selectors = {}
+    for item in abi:
+        if item["type"] == "error":
+            types = [i["type"] for i in item["inputs"]]
+            selector = function_signature_to_4byte_selector(f"{item['name']}({','.join(types)})")
+            selectors[selector] = (item["name"], types)
+    return selectors
+
+
+def _validate_batch(batch: Sequence[BetToRecord]) -> None:
+    # Caught here rather than by a revert: no gas, no nonce, a clear message.
+    if not batch:
+        raise ValueError("an empty batch records nothing")
+    for bet in batch:
+        if len(bet.bet_hash) != 32 or not any(bet.bet_hash):
+            raise ValueError(f"bet hash must be 32 non-zero bytes: {bet.bet_hash.hex()}")
+        if not 0 <= bet.amount_kobo <= MAX_KOBO:
+            raise ValueError(f"amount out of range for the ledger: {bet.amount_kobo} kobo")
+
+
+class LedgerChain:
+    def __init__(
+        self,
+        w3: AsyncWeb3[Any],
+        sender: TxSender,
+        contract_address: str,
+        *,
+        artifact: ContractArtifact,
+        confirmations: int = DEFAULT_CONFIRMATIONS,
+        use_finalized_tag: bool = True,
+        poll_interval: float = 2.0,
+    ) -> None:
+        self._w3 = w3
+        self._sender = sender
+        self._contract: AsyncContract = w3.eth.contract(
+            address=w3.to_checksum_address(contract_address), abi=artifact.abi
+        )
+        self._errors = _error_selectors(artifact.abi)
+        self._confirmations = confirmations
+        self._use_finalized_tag = use_finalized_tag
+        self._poll_interval = poll_interval
+
+    def __repr__(self) -> str:
+        return f"LedgerChain(contract={self.address}, sender={self._sender!r})"
+
+    @property
+    def address(self) -> ChecksumAddress:
+        return self._contract.address
+
+    @property
+    def sender_address(self) -> ChecksumAddress:
+        return self._sender.address
+
+    # ------------------------------------------------------------------ writes
+
+    async def record_bets(self, batch: Sequence[BetToRecord]) -> str:
+        """Send one ``recordBets`` transaction; returns its hash (0x-hex) once the node has it."""
+        _validate_batch(batch)
+        data = self._contract.encode_abi(
+            "recordBets", [[b.bet_hash for b in batch], [b.amount_kobo for b in batch]]
+        )
+        return await self._send(data)
+
+    async def record_bet(self, bet: BetToRecord) -> str:
+        """The spec's single ``recordBet``: unlike a batch, a duplicate is refused.
+
+        Raises ContractRevert("AlreadyRecorded") at estimate time, before anything is sent.
+        """
+        _validate_batch([bet])
+        return await self._send(
+            self._contract.encode_abi("recordBet", [bet.bet_hash, bet.amount_kobo])
+        )
+
+    async def replace(self, tx_hash: str) -> Replacement:
+        """Re-send a stuck transaction with the same nonce and fees bumped >= 12.5%."""
+        new_hash, fees = await self._sender.replace(HexBytes(tx_hash))
+        return Replacement(
+            new_hash.to_0x_hex(), fees.max_fee_per_gas, fees.max_priority_fee_per_gas
+        )
+
+    async def grant_recorder(self, account: str) -> str:
+        data = self._contract.encode_abi("grantRecorder", [self._w3.to_checksum_address(account)])
+        return await self._send(data)
+
+    async def revoke_recorder(self, account: str) -> str:
+        data = self._contract.encode_abi("revokeRecorder", [self._w3.to_checksum_address(account)])
+        return await self._send(data)
+
+    async def current_fees(self) -> Fees:
+        return await self._sender.current_fees()
+
+    async def _send(self, data: HexStr) -> str:
+        try:
+            tx_hash = await self._sender.send(to=self.address, data=data)
+        except ContractCustomError as exc:
+            raise self._decode_revert(exc) from exc
+        return tx_hash.to_0x_hex()
+
+    def _decode_revert(self, exc: ContractCustomError) -> Exception:
+        data = HexBytes(exc.data if isinstance(exc.data, str) else "0x")
+        known = self._errors.get(bytes(data[:4]))
+        if known is None:
+            return exc
+        name, types = known
+        return ContractRevert(name, abi_decode(types, bytes(data[4:])))
+
+    # ------------------------------------------------------------------ finality
+
+    async def wait_for_finality(self, tx_hash: str, *replacements: str) -> Finality:
+        """Wait until the transaction (or one of its replacements) is final.
+
+        Final means: in a block at or below the node's ``finalized`` block; when the node
+        does not answer that tag (or ``use_finalized_tag`` is off), ``confirmations``
+        blocks deep. Polls forever: bound it with ``asyncio.timeout``.
+        """
+        hashes = (tx_hash, *replacements)
+        while True:
+            final = await self._final_receipt(hashes)
+            if final is not None:
+                return final
+            await asyncio.sleep(self._poll_interval)
+
+    async def _final_receipt(self, hashes: Sequence[str]) -> Finality | None:
+        found = await self._find_receipt(hashes)
+        if found is None:
+            return None
+        tx_hash, receipt = found
+        number = int(receipt["blockNumber"])
+        if not await self._is_final(number):
+            return None
+        # A reorg can move the transaction after its receipt was read: only a receipt whose
+        # block is still the canonical one at that height counts.
+        block = await self._w3.eth.get_block(number)
+        if block["hash"] != receipt["blockHash"]:
+            return None
+        return Finality(tx_hash=tx_hash, block_number=number, succeeded=receipt["status"] == 1)
+
+    async def _find_receipt(self, hashes: Sequence[str]) -> tuple[str, TxReceipt] | None:
+        for tx_hash in hashes:
+            try:
+                return tx_hash, await self._w3.eth.get_transaction_receipt(HexStr(tx_hash))
+            except TransactionNotFound:
+                continue
+        return None
+
+    async def _is_final(self, block_number: int) -> bool:
+        if self._use_finalized_tag:
+            try:
+                finalized = await self._w3.eth.get_block("finalized")
+            except Web3RPCError:
+                pass  # node without the tag (or without a finalized block yet): count blocks
+            else:
+                return block_number <= int(finalized["number"])
+        latest = await self._w3.eth.block_number
+        return latest - block_number + 1 >= self._confirmations
+
+    # ------------------------------------------------------------------ reads
+
+    async def bet_exists(self, bet_hash: bytes) -> bool:
+        exists: bool = await self._contract.functions.betExists(bet_hash).call()
+        return exists
+
+    async def get_bet_record(self, bet_hash: bytes) -> BetRecord | None:
+        amount, recorded_at, recorder = await self._contract.functions.getBetRecord(bet_hash).call()
+        if int(recorded_at) == 0:  # the contract reads unknown hashes as zeros
+            return None
+        return BetRecord(int(amount), int(recorded_at), recorder)
+
+    async def get_stats(self) -> LedgerStats:
+        total_bets, total_amount = await self._contract.functions.getStats().call()
+        return LedgerStats(int(total_bets), int(total_amount))
+
+    async def is_recorder(self, account: str) -> bool:
+        address = self._w3.to_checksum_address(account)
+        allowed: bool = await self._contract.functions.isRecorder(address).call()
+        return allowed
+
+
+@asynccontextmanager
+async def open_web3(rpc_url: str) -> AsyncIterator[AsyncWeb3[AsyncHTTPProvider]]:
+    w3 = AsyncWeb3(AsyncHTTPProvider(rpc_url, request_kwargs={"timeout": RPC_TIMEOUT_SECONDS}))
+    try:
+        yield w3
+    finally:
+        await w3.provider.disconnect()
+
+
+async def _sender(
+    w3: AsyncWeb3[Any], private_key: str, min_priority_fee_wei: int | None
+) -> TxSender:
+    account = load_account(private_key)  # before any I/O: a bad key fails fast
+    chain_id = await w3.eth.chain_id
+    floor = (
+        default_min_priority_fee(chain_id) if min_priority_fee_wei is None else min_priority_fee_wei
+    )
+    return TxSender(w3, account, chain_id=chain_id, min_priority_fee_wei=floor)
+
+
+@asynccontextmanager
+async def connect(
+    rpc_url: str,
+    private_key: str,
+    contract_address: str,
+    *,
+    min_priority_fee_wei: int | None = None,
+    confirmations: int = DEFAULT_CONFIRMATIONS,
+    use_finalized_tag: bool = True,
+    poll_interval: float = 2.0,
+) -> AsyncIterator[LedgerChain]:
+    """A LedgerChain on one HTTP connection pool, closed on exit.
+
+    ``min_priority_fee_wei`` defaults to 25 gwei on Polygon (137, 80002) and 0 elsewhere.
+    """
+    async with open_web3(rpc_url) as w3:
+        sender = await _sender(w3, private_key, min_priority_fee_wei)
+        yield LedgerChain(
+            w3,
+            sender,
+            contract_address,
+            artifact=load_artifact(),
+            confirmations=confirmations,
+            use_finalized_tag=use_finalized_tag,
+            poll_interval=poll_interval,
+        )
+
+
+async def deploy(
+    rpc_url: str,
+    private_key: str,
+    recorder: str | None = None,
+    *,
+    min_priority_fee_wei: int | None = None,
+    receipt_timeout: float = 300.0,
+) -> ChecksumAddress:
+    """Deploy BetLedger (the key becomes its admin) and grant the recorder role.
+
+    ``recorder`` defaults to the deploying key itself. Waits for inclusion of both
+    transactions, not finality: an operator runs this once and can check the explorer.
+    """
+    artifact = load_artifact()
+    async with open_web3(rpc_url) as w3:
+        sender = await _sender(w3, private_key, min_priority_fee_wei)
+        deploy_hash = await sender.send(to=None, data=HexStr(artifact.bytecode))
+        receipt = await w3.eth.wait_for_transaction_receipt(deploy_hash, timeout=receipt_timeout)
+        if receipt["status"] != 1 or not receipt["contractAddress"]:
+            raise RuntimeError(f"BetLedger deployment failed in {deploy_hash.to_0x_hex()}")
+        address = receipt["contractAddress"]
+        chain = LedgerChain(w3, sender, address, artifact=artifact)
+        grant_hash = await chain.grant_recorder(recorder or sender.address)
+        grant = await w3.eth.wait_for_transaction_receipt(
+            HexStr(grant_hash), timeout=receipt_timeout
+        )
+        if grant["status"] != 1:
+            raise RuntimeError(f"granting the recorder role failed in {grant_hash}")
+        return address
