@@ -119,8 +119,8 @@ async def mark_sending(conn: Conn, ids: Sequence[int], *, from_block: int, now: 
 async def mark_submitted(conn: Conn, ids: Sequence[int], *, tx_hash: str, now: datetime) -> None:
     await conn.execute(
         """UPDATE ledger.ledger_entries
-           SET status = 'submitted', tx_hash = $2,
-               sent_tx_hashes = array_append(sent_tx_hashes, $2),
+           SET status = 'submitted', tx_hash = $2::text,
+               sent_tx_hashes = array_append(sent_tx_hashes, $2::text),
                submitted_at = $3, error_message = NULL, updated_at = $3
            WHERE id = ANY($1::bigint[]) AND status <> 'confirmed'""",
         list(ids),
@@ -186,7 +186,7 @@ async def mark_failed(
     await conn.execute(
         """UPDATE ledger.ledger_entries
            SET status = 'failed', error_message = $2, attempts = attempts + 1, updated_at = $3,
-               next_attempt_at = $3 + make_interval(
+               next_attempt_at = $3::timestamptz + make_interval(
                    secs => LEAST($4 * power(2, LEAST(attempts, 30)), $5))
            WHERE id = ANY($1::bigint[]) AND status <> 'confirmed'""",
         list(ids),

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import TypeVar
+from urllib.parse import urlsplit
 
 import asyncpg
 
@@ -86,12 +87,18 @@ class TickResult:
 
 
 def describe_error(exc: BaseException, *, hide: Sequence[str] = ()) -> str:
-    """The error for the entry's error_message: no RPC URL (it may carry an API key)."""
+    """The error for the entry's error_message and the logs, without the `hide` strings."""
     text = f"{type(exc).__name__}: {exc}"
-    for secret in hide:
+    for secret in sorted(hide, key=len, reverse=True):
         if secret:
             text = text.replace(secret, "<redacted>")
     return text[:MAX_ERROR_CHARS]
+
+
+def url_secrets(url: str) -> list[str]:
+    """A hosted RPC URL often carries its API key in the path or the query: hide all three."""
+    parts = urlsplit(url)
+    return [part for part in (url, parts.path, parts.query) if len(part) > 1]
 
 
 class Worker:
