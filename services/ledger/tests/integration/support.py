@@ -13,6 +13,7 @@ import asyncpg
 
 from betfuz_testing.anvil import DEV_PRIVATE_KEYS
 from betfuz_testing.tokens import TEST_JWT_SECRET
+from ledger.bet_encoding import bet_hash
 from ledger.chain import connect
 from ledger.chain_gateway import chain_factory
 from ledger.config import LedgerSettings
@@ -139,3 +140,30 @@ async def chain_stats(settings: LedgerSettings) -> tuple[int, int]:
     ) as chain:
         stats = await chain.get_stats()
     return stats.total_bets, stats.total_amount_kobo
+
+
+async def add_entry(
+    pool: asyncpg.Pool,
+    slip_id: str,
+    amount: Decimal,
+    *,
+    status: str = "confirmed",
+    created_at: datetime = SETTLED,
+    block_number: int | None = 12_345_678,
+) -> None:
+    """An entry as the worker leaves it (for the read API; no chain involved)."""
+    confirmed = status == "confirmed"
+    async with pool.acquire() as conn:
+        await conn.execute(
+            """INSERT INTO ledger.ledger_entries (bet_slip_id, bet_hash, win_amount, network,
+                   status, tx_hash, block_number, created_at, confirmed_at)
+               VALUES ($1, $2, $3, 'polygon-amoy', $4, $5, $6, $7, $8)""",
+            slip_id,
+            bet_hash(slip_id).hex(),
+            amount,
+            status,
+            "0x" + bet_hash("tx" + slip_id).hex() if confirmed else None,
+            block_number if confirmed else None,
+            created_at,
+            created_at if confirmed else None,
+        )
