@@ -21,7 +21,9 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
 $(VENV)/.installed: requirements/dev.lock | $(BIN)/python
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements/dev.lock
+	@# (this machine's pip config names extra local indexes that may not exist: drop that noise)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes \
+	  -r requirements/dev.lock 2>&1 | { grep -v 'is ignored: it is neither' || true; }
 	touch $@
 
 node_modules/.installed: package.json package-lock.json
@@ -58,11 +60,15 @@ lint: install ## ruff
 
 .PHONY: typecheck
 typecheck: install ## mypy --strict
-	$(BIN)/mypy libs services dev sandboxes tests
+	$(BIN)/mypy libs services dev sandboxes $$(find tests bench -name "*.py" 2>/dev/null)
 
 .PHONY: pytest
 pytest: install db ## Unit, integration and end-to-end tests on real PostgreSQL
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+.PHONY: bench
+bench: install db ## Benchmarks next to their ceilings (≤ 10 min, 127.0.0.1 only) → bench/results, docs/PERFORMANCE.md
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 .PHONY: fmt
 fmt: install ## Format and autofix

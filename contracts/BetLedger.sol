@@ -41,9 +41,11 @@ contract BetLedger {
     event BetRecorded(bytes32 indexed betHash, uint256 amount, address indexed recorder);
     event RecorderGranted(address indexed account, address indexed admin);
     event RecorderRevoked(address indexed account, address indexed admin);
+    event AdminTransferStarted(address indexed admin, address indexed pendingAdmin);
     event AdminTransferred(address indexed previousAdmin, address indexed newAdmin);
 
     address public admin;
+    address public pendingAdmin;
     mapping(address account => bool) public isRecorder;
     mapping(bytes32 betHash => Record) private _records;
     Stats private _stats;
@@ -76,12 +78,18 @@ contract BetLedger {
         emit RecorderRevoked(account, msg.sender);
     }
 
-    /// One step, not two: the admin key is cold and only ever used by an operator who has just
-    /// checked the new address; a typo is caught because the new admin must then act.
+    /// Two steps: the new admin must accept, so a mistyped address cannot strand the role.
     function transferAdmin(address newAdmin) external onlyAdmin {
         if (newAdmin == address(0)) revert ZeroAddress();
-        emit AdminTransferred(admin, newAdmin);
-        admin = newAdmin;
+        pendingAdmin = newAdmin;
+        emit AdminTransferStarted(msg.sender, newAdmin);
+    }
+
+    function acceptAdmin() external {
+        if (msg.sender != pendingAdmin) revert Unauthorized(msg.sender);
+        emit AdminTransferred(admin, msg.sender);
+        admin = msg.sender;
+        pendingAdmin = address(0);
     }
 
     // ---------------------------------------------------------------- writes

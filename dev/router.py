@@ -20,6 +20,16 @@ DEFAULT_UPSTREAMS = {
     "/treasury": "http://127.0.0.1:8002",
     "/ledger": "http://127.0.0.1:8003",
 }
+
+
+def upstreams_from_env() -> dict[str, str]:
+    """TOPUP_URL, TREASURY_URL, LEDGER_URL override the local ports (compose uses them)."""
+    return {
+        prefix: os.environ.get(f"{prefix.strip('/').upper()}_URL", target)
+        for prefix, target in DEFAULT_UPSTREAMS.items()
+    }
+
+
 _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "upgrade", "host", "content-length"}
 
 
@@ -77,7 +87,8 @@ def create_router(upstreams: Mapping[str, str]) -> Starlette:
 
 def main() -> None:
     port = int(os.environ.get("PORT", "8000"))
-    uvicorn.run(create_router(DEFAULT_UPSTREAMS), host="127.0.0.1", port=port, log_level="warning")
+    host = os.environ.get("HOST", "127.0.0.1")
+    uvicorn.run(create_router(upstreams_from_env()), host=host, port=port, log_level="warning")
 
 
 if __name__ == "__main__":

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import uvicorn
 from starlette.applications import Starlette
+from uvicorn.supervisors import Multiprocess
 
 from betfuz_common.db import COMMON_MIGRATIONS, Migration, discover, migrate_dsn
 from betfuz_common.logging import configure_logging, get_logger
@@ -72,8 +74,17 @@ def run(service: ServiceDefinition[S], argv: Sequence[str]) -> int:
 
 
 def _serve(service: ServiceDefinition[S], settings: S) -> int:
+    # One event loop uses one core. WEB_CONCURRENCY > 1 runs that many worker processes (each
+    # its own pool and background loops, all safe across replicas) for hosts with more cores.
+    workers = int(os.environ.get("WEB_CONCURRENCY", "1"))
+    app: Any = service.create_app(settings)
+    if workers > 1:
+        os.environ[_SERVICE_ENV] = service.name
+        app = f"{__name__}:{worker_app.__name__}"
     config = uvicorn.Config(
-        service.create_app(settings),
+        app,
+        factory=workers > 1,
+        workers=workers,
         host=os.environ.get("HOST", "0.0.0.0"),  # noqa: S104 - containers listen on all interfaces
         port=settings.port,
         loop="uvloop",
@@ -81,9 +92,28 @@ def _serve(service: ServiceDefinition[S], settings: S) -> int:
         log_config=None,
         access_log=False,
         proxy_headers=True,
+        # Behind the load balancer only it can reach the task, so the image trusts "*" there.
         forwarded_allow_ips=os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1"),
         timeout_keep_alive=int(os.environ.get("UVICORN_TIMEOUT_KEEP_ALIVE", KEEP_ALIVE_SECONDS)),
-        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+        timeout_graceful_shutdown=int(
+            os.environ.get("UVICORN_TIMEOUT_GRACEFUL_SHUTDOWN", GRACEFUL_SHUTDOWN_SECONDS)
+        ),
     )
-    uvicorn.Server(config).run()
+    if workers > 1:
+        Multiprocess(config, sockets=[config.bind_socket()]).run()
+    else:
+        uvicorn.Server(config).run()
     return 0
+
+
+_SERVICE_ENV = "BETFUZ_SERVICE"
+
+
+def worker_app() -> Starlette:
+    """App factory each worker process calls: it finds its service by name and reloads the
+    settings from the environment it inherited."""
+    module = importlib.import_module(f"{os.environ[_SERVICE_ENV]}.__main__")
+    service: ServiceDefinition[Any] = module.SERVICE
+    settings = load_settings(service.settings_cls, os.environ)
+    configure_logging(settings.log_level)
+    return service.create_app(settings)

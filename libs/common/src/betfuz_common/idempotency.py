@@ -22,6 +22,14 @@ class Replay:
     body: bytes
 
 
+@dataclass(frozen=True)
+class Claim:
+    """The caller owns the key. `resumed`: it took over the stale claim of a request that died
+    mid-way, so that request's effects may already exist and the caller must look for them."""
+
+    resumed: bool = False
+
+
 def fingerprint(payload: object) -> str:
     """Hash of the canonical JSON of what the client asked for."""
     return hashlib.sha256(jsonio.dumps(payload)).hexdigest()
@@ -52,9 +60,9 @@ class IdempotencyStore:
     def __init__(self, schema: str) -> None:
         self._table = f"{schema}.idempotency_keys"
 
-    async def begin(self, conn: Conn, scope: str, key: str, request_hash: str) -> Replay | None:
-        """None: the caller owns the key now. Replay: answer with it. Raises 409/422 Problems."""
-        claimed = await conn.fetchval(
+    async def begin(self, conn: Conn, scope: str, key: str, request_hash: str) -> Claim | Replay:
+        """Claim: the caller owns the key now. Replay: answer with it. Raises 409/422 Problems."""
+        claimed = await conn.fetchrow(
             f"""
             INSERT INTO {self._table} AS k (scope, key, request_hash, locked_until, expires_at)
             VALUES ($1, $2, $3, now() + $4::interval, now() + $5::interval)
@@ -65,7 +73,7 @@ class IdempotencyStore:
                    expires_at = EXCLUDED.expires_at
              WHERE k.expires_at < now()
                 OR (k.state = 'in_flight' AND k.locked_until < now() AND k.request_hash = $3)
-            RETURNING true
+            RETURNING (k.xmax <> 0) AS resumed
             """,  # noqa: S608 - the table name is ours, never user input
             scope,
             key,
@@ -73,8 +81,9 @@ class IdempotencyStore:
             IN_FLIGHT_LEASE,
             RETENTION,
         )
-        if claimed:
-            return None
+        if claimed is not None:
+            # A fresh insert has xmax 0; an update took over an expired or a stale claim.
+            return Claim(resumed=bool(claimed["resumed"]))
         row = await conn.fetchrow(
             f"SELECT request_hash, state, response_status, response_body FROM {self._table} "  # noqa: S608
             "WHERE scope = $1 AND key = $2",

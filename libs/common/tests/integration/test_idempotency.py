@@ -5,7 +5,7 @@ import asyncpg
 import pytest
 
 from betfuz_common.errors import Problem
-from betfuz_common.idempotency import IdempotencyStore, Replay, fingerprint
+from betfuz_common.idempotency import Claim, IdempotencyStore, Replay, fingerprint
 
 # Every service schema has the table; the topup one serves these library tests.
 STORE = IdempotencyStore("topup")
@@ -20,7 +20,7 @@ async def test_the_first_request_owns_the_key_and_a_replay_gets_its_response(
 ) -> None:
     scope, key, digest = new_scope(), "k1", fingerprint({"amount": 1})
     async with pool.acquire() as conn:
-        assert await STORE.begin(conn, scope, key, digest) is None
+        assert await STORE.begin(conn, scope, key, digest) == Claim(resumed=False)
         await STORE.finish(conn, scope, key, 201, b'{"ok":true}')
         replay = await STORE.begin(conn, scope, key, digest)
     assert replay == Replay(201, b'{"ok":true}')
@@ -50,7 +50,7 @@ async def test_two_truly_concurrent_requests_one_owns_the_key_the_other_gets_409
                 return str(problem.status)
             # Hold the transaction open, as a request doing its work would.
             await asyncio.sleep(0.2)
-            return "owner" if result is None else "replay"
+            return "owner" if isinstance(result, Claim) else "replay"
 
     tasks = [asyncio.create_task(attempt()) for _ in range(10)]
     await asyncio.sleep(0.05)
@@ -65,7 +65,7 @@ async def test_a_released_key_can_be_used_again(pool: asyncpg.Pool) -> None:
     async with pool.acquire() as conn:
         await STORE.begin(conn, scope, "k", digest)
         await STORE.release(conn, scope, "k")
-        assert await STORE.begin(conn, scope, "k", digest) is None
+        assert await STORE.begin(conn, scope, "k", digest) == Claim(resumed=False)
 
 
 async def test_an_expired_key_is_treated_as_new_and_purged(pool: asyncpg.Pool) -> None:
@@ -78,7 +78,7 @@ async def test_an_expired_key_is_treated_as_new_and_purged(pool: asyncpg.Pool) -
             "WHERE scope = $1",
             scope,
         )
-        assert await STORE.begin(conn, scope, "old", fingerprint({"a": 2})) is None
+        assert isinstance(await STORE.begin(conn, scope, "old", fingerprint({"a": 2})), Claim)
         await conn.execute(
             "UPDATE topup.idempotency_keys SET expires_at = now() - interval '1 second' "
             "WHERE scope = $1",
@@ -102,4 +102,4 @@ async def test_a_stale_in_flight_key_can_be_taken_over_by_the_same_request(
             "WHERE scope = $1",
             scope,
         )
-        assert await STORE.begin(conn, scope, "k", digest) is None
+        assert await STORE.begin(conn, scope, "k", digest) == Claim(resumed=True)

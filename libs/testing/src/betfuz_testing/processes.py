@@ -15,6 +15,18 @@ from pathlib import Path
 import httpx
 
 REPO = Path(__file__).resolve().parents[4]
+# Every source root, so a child process imports exactly what the test process imports.
+SOURCE_PATH = os.pathsep.join(
+    str(REPO / part)
+    for part in (
+        "libs/common/src",
+        "libs/testing/src",
+        "services/topup/src",
+        "services/treasury/src",
+        "services/ledger/src",
+        ".",
+    )
+)
 
 
 def free_port() -> int:
@@ -49,7 +61,13 @@ def running(
 ) -> Iterator[str]:
     """Start `python -m module`, yield its base URL once healthy, SIGTERM it afterwards."""
     port = port or free_port()
-    full_env = {**os.environ, **env, "PORT": str(port), "HOST": "127.0.0.1"}
+    full_env = {
+        **os.environ,
+        "PYTHONPATH": SOURCE_PATH,
+        **env,
+        "PORT": str(port),
+        "HOST": "127.0.0.1",
+    }
     sink = log_path.open("ab") if log_path else subprocess.DEVNULL
     process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
         [sys.executable, "-m", module, *args], env=full_env, stdout=sink, stderr=sink, cwd=REPO

@@ -29,7 +29,6 @@ from ledger.bet_encoding import MAX_KOBO
 from ledger.tx_sender import Fees, TxSender, default_min_priority_fee, load_account
 
 DEFAULT_CONFIRMATIONS = 64  # fallback only; Polygon PoS nodes answer the `finalized` tag
-RPC_TIMEOUT_SECONDS = 30
 
 
 @dataclass(frozen=True)
@@ -240,7 +239,7 @@ class LedgerChain:
 
     async def get_bet_record(self, bet_hash: bytes) -> BetRecord | None:
         amount, recorded_at, recorder = await self._contract.functions.getBetRecord(bet_hash).call()
-        if int(recorded_at) == 0:  # the contract reads unknown hashes as zeros
+        if int(recorder, 16) == 0:  # the contract reads unknown hashes as zeros
             return None
         return BetRecord(int(amount), int(recorded_at), recorder)
 
@@ -256,7 +255,7 @@ class LedgerChain:
 
 @asynccontextmanager
 async def open_web3(rpc_url: str) -> AsyncIterator[AsyncWeb3[AsyncHTTPProvider]]:
-    w3 = AsyncWeb3(AsyncHTTPProvider(rpc_url, request_kwargs={"timeout": RPC_TIMEOUT_SECONDS}))
+    w3 = AsyncWeb3(AsyncHTTPProvider(rpc_url))  # web3's default: 30 s per request
     try:
         yield w3
     finally:

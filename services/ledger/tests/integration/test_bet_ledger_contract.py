@@ -8,6 +8,7 @@ import pytest
 from eth_account import Account
 from eth_utils.abi import function_signature_to_4byte_selector
 from web3 import AsyncWeb3
+from web3.contract import AsyncContract
 from web3.exceptions import ContractCustomError, TransactionNotFound
 from web3.types import RPCEndpoint, TxReceipt
 
@@ -16,7 +17,7 @@ from ledger import deploy_contract
 from ledger.artifact import load_artifact
 from ledger.bet_encoding import MAX_KOBO, bet_hash
 from ledger.chain import BetToRecord, ContractRevert, LedgerChain, connect, deploy, open_web3
-from ledger.tx_sender import GWEI, Fees, TransactionAlreadyMined
+from ledger.tx_sender import GWEI, Fees, TransactionAlreadyMined, TxSender, load_account
 
 pytestmark = pytest.mark.chain
 
@@ -40,8 +41,7 @@ async def receipt_of(w3: AsyncWeb3[Any], tx_hash: str) -> TxReceipt:
     return await w3.eth.wait_for_transaction_receipt(tx_hash, timeout=10)  # type: ignore[arg-type]
 
 
-def recorded_hashes(chain: LedgerChain, receipt: TxReceipt) -> list[bytes]:
-    contract = chain._contract  # the client's own ABI binding decodes its events
+def recorded_hashes(contract: AsyncContract, receipt: TxReceipt) -> list[bytes]:
     return [
         bytes(e["args"]["betHash"]) for e in contract.events.BetRecorded().process_receipt(receipt)
     ]
@@ -55,7 +55,7 @@ def selector(signature: str) -> str:
 
 
 async def test_a_recorded_bet_reads_back_with_its_amount_time_and_recorder(
-    chain: LedgerChain, w3: AsyncWeb3[Any]
+    chain: LedgerChain, w3: AsyncWeb3[Any], contract: AsyncContract
 ) -> None:
     bet = BetToRecord(bet_hash("bet_abc123"), 500_000_000)  # ₦5,000,000
 
@@ -70,7 +70,7 @@ async def test_a_recorded_bet_reads_back_with_its_amount_time_and_recorder(
         ADMIN,
     )
     assert await chain.bet_exists(bet.bet_hash)
-    assert recorded_hashes(chain, receipt) == [bet.bet_hash]
+    assert recorded_hashes(contract, receipt) == [bet.bet_hash]
 
 
 async def test_an_unknown_bet_does_not_exist_and_has_no_record(chain: LedgerChain) -> None:
@@ -105,7 +105,7 @@ async def test_recording_one_bet_twice_is_rejected_as_already_recorded(
 
 
 async def test_a_batch_of_100_with_duplicates_records_only_the_new_bets(
-    chain: LedgerChain, w3: AsyncWeb3[Any]
+    chain: LedgerChain, w3: AsyncWeb3[Any], contract: AsyncContract
 ) -> None:
     earlier = BetToRecord(bet_hash("bet_retried"), 200_000_000)
     await receipt_of(w3, await chain.record_bets([earlier]))
@@ -114,14 +114,14 @@ async def test_a_batch_of_100_with_duplicates_records_only_the_new_bets(
     batch = [*new[:50], earlier, new[10], *new[50:]]
     assert len(batch) == 100
 
-    recorded = await chain._contract.functions.recordBets(
+    recorded = await contract.functions.recordBets(
         [b.bet_hash for b in batch], [b.amount_kobo for b in batch]
     ).call({"from": ADMIN})
     receipt = await receipt_of(w3, await chain.record_bets(batch))
 
     assert recorded == 98
     assert receipt["status"] == 1
-    assert recorded_hashes(chain, receipt) == [b.bet_hash for b in new]
+    assert recorded_hashes(contract, receipt) == [b.bet_hash for b in new]
     stats = await chain.get_stats()
     assert stats.total_bets == 1 + 98
     assert stats.total_amount_kobo == earlier.amount_kobo + sum(b.amount_kobo for b in new)
@@ -154,18 +154,20 @@ async def test_a_batch_of_100_costs_at_most_30000_gas_per_bet(
 # ---------------------------------------------------------------- input the contract refuses
 
 
-async def test_mismatched_hash_and_amount_lists_are_rejected(chain: LedgerChain) -> None:
-    record_bets = chain._contract.functions.recordBets(fresh_bets_hashes(2), [1])
+async def test_mismatched_hash_and_amount_lists_are_rejected(
+    chain: LedgerChain, contract: AsyncContract
+) -> None:
+    record_bets = contract.functions.recordBets(fresh_bets_hashes(2), [1])
     with pytest.raises(ContractCustomError) as caught:
         await record_bets.call({"from": ADMIN})
     assert caught.value.data == selector("LengthMismatch()")
 
 
 async def test_a_zero_hash_is_rejected_by_the_contract_and_by_the_client(
-    chain: LedgerChain,
+    chain: LedgerChain, contract: AsyncContract
 ) -> None:
     zero = bytes(32)
-    record_bets = chain._contract.functions.recordBets([bet_hash("ok"), zero], [1, 2])
+    record_bets = contract.functions.recordBets([bet_hash("ok"), zero], [1, 2])
     with pytest.raises(ContractCustomError) as caught:
         await record_bets.call({"from": ADMIN})
     assert caught.value.data == selector("ZeroHash()")
@@ -174,8 +176,10 @@ async def test_a_zero_hash_is_rejected_by_the_contract_and_by_the_client(
         await chain.record_bets([BetToRecord(zero, 1)])
 
 
-async def test_an_amount_beyond_56_bits_of_kobo_is_rejected(chain: LedgerChain) -> None:
-    record_bet = chain._contract.functions.recordBet(bet_hash("huge"), MAX_KOBO + 1)
+async def test_an_amount_beyond_56_bits_of_kobo_is_rejected(
+    chain: LedgerChain, contract: AsyncContract
+) -> None:
+    record_bet = contract.functions.recordBet(bet_hash("huge"), MAX_KOBO + 1)
     with pytest.raises(ContractCustomError) as caught:
         await record_bet.call({"from": ADMIN})
     assert caught.value.data == selector("AmountTooLarge()")
@@ -223,6 +227,38 @@ async def test_only_the_admin_can_grant_the_recorder_role(
         with pytest.raises(ContractRevert, match="Unauthorized"):
             await stranger.grant_recorder(STRANGER)
         assert not await stranger.is_recorder(STRANGER)
+
+
+async def send_as(key: str, w3: AsyncWeb3[Any], address: str, function: str, *args: Any) -> None:
+    """An operator's call the worker never makes (so the chain client has no method for it)."""
+    sender = TxSender(w3, load_account(key), chain_id=await w3.eth.chain_id, min_priority_fee_wei=0)
+    contract = w3.eth.contract(address=w3.to_checksum_address(address), abi=load_artifact().abi)
+    tx_hash = await sender.send(to=contract.address, data=contract.encode_abi(function, list(args)))
+    assert (await receipt_of(w3, tx_hash.to_0x_hex()))["status"] == 1
+
+
+async def test_the_admin_role_moves_only_when_the_new_admin_accepts_it(
+    anvil: Anvil,
+    chain: LedgerChain,
+    ledger_address: str,
+    w3: AsyncWeb3[Any],
+    contract: AsyncContract,
+) -> None:
+    await send_as(ADMIN_KEY, w3, ledger_address, "transferAdmin", HOT)
+    assert await contract.functions.admin().call() == ADMIN
+    assert await contract.functions.pendingAdmin().call() == HOT
+
+    with pytest.raises(ContractCustomError) as caught:
+        await send_as(STRANGER_KEY, w3, ledger_address, "acceptAdmin")
+    assert str(caught.value.data).startswith(selector("Unauthorized(address)"))
+
+    await send_as(HOT_KEY, w3, ledger_address, "acceptAdmin")
+    assert await contract.functions.admin().call() == HOT
+    with pytest.raises(ContractRevert, match="Unauthorized"):
+        await chain.grant_recorder(STRANGER)  # the old admin lost the role
+    async with connect(anvil.rpc_url, HOT_KEY, ledger_address) as new_admin:
+        await receipt_of(w3, await new_admin.grant_recorder(STRANGER))
+        assert await new_admin.is_recorder(STRANGER)
 
 
 async def test_deploy_makes_the_deployer_admin_and_grants_the_given_recorder(
@@ -431,3 +467,22 @@ async def test_finality_waits_for_a_transaction_that_is_not_mined_yet(
     finally:
         await rpc(w3, "evm_setAutomine", True)
     assert final.succeeded
+
+
+async def test_a_transaction_that_reverts_on_chain_is_final_but_not_succeeded(
+    chain: LedgerChain, w3: AsyncWeb3[Any]
+) -> None:
+    bet = BetToRecord(bet_hash("bet_raced"), 100_000_000)
+    await rpc(w3, "evm_setAutomine", False)
+    try:
+        # Both estimates pass while neither is mined; in the block the second one reverts.
+        first = await chain.record_bet(bet)
+        second = await chain.record_bet(bet)
+        await rpc(w3, "anvil_mine", "0x3")
+    finally:
+        await rpc(w3, "evm_setAutomine", True)
+
+    async with asyncio.timeout(5):
+        assert (await chain.wait_for_finality(first)).succeeded
+        assert not (await chain.wait_for_finality(second)).succeeded
+    assert (await chain.get_stats()).total_bets == 1

@@ -1,15 +1,41 @@
-"""`python -m topup` serves HTTP; `python -m topup migrate` applies the schema's migrations."""
+"""`python -m topup` serves HTTP; `migrate` applies the schema's migrations;
+`reconcile [--once]` runs the reconciliation job outside the server (ops, cron)."""
 
 from __future__ import annotations
 
+import argparse
+import asyncio
 import sys
 from pathlib import Path
 
+from prometheus_client import CollectorRegistry
+
+from betfuz_common import jsonio
 from betfuz_common.cli import ServiceDefinition, run
 from topup.app import create_app
 from topup.config import TopupSettings
+from topup.metrics import TopupMetrics
+from topup.reconcile import ReconcileConfig, reconcile_once, report_dict, run_forever
+from topup.runtime import open_service
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
+
+
+def reconcile_command(settings: TopupSettings, args: argparse.Namespace) -> int:
+    once = "--once" in args.extra
+    config = ReconcileConfig.from_settings(settings)
+
+    async def main() -> None:
+        async with open_service(settings, TopupMetrics(CollectorRegistry()), pool_size=4) as svc:
+            if once:
+                report = await reconcile_once(svc, config)
+                sys.stdout.write(jsonio.dumps(report_dict(report)).decode() + "\n")
+            else:
+                await run_forever(svc, config)
+
+    asyncio.run(main())
+    return 0
+
 
 SERVICE = ServiceDefinition(
     name="topup",
@@ -17,6 +43,12 @@ SERVICE = ServiceDefinition(
     settings_cls=TopupSettings,
     create_app=create_app,
     migrations_dir=MIGRATIONS,
+    commands={
+        "reconcile": (
+            "settle pending topups with Selcom (--once: one tick, then exit)",
+            reconcile_command,
+        ),
+    },
 )
 
 if __name__ == "__main__":

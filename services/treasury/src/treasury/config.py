@@ -12,8 +12,9 @@ from betfuz_common.settings import DEV_MARK, CommonSettings
 class TreasurySettings(CommonSettings):
     port: int = 8002
     wema_api_key: SecretStr
-    wema_secret_key: SecretStr  # comma-separated during a rotation
+    wema_secret_key: SecretStr  # comma-separated during a rotation; the first one signs
     wema_base_url: str
+    wema_timeout_seconds: float = 15.0
     bvn_encryption_key: SecretStr
     api_base_url: str
 

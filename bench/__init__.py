@@ -1,0 +1,1 @@
+"""`make bench`: the numbers behind docs/PERFORMANCE.md."""

@@ -1,0 +1,136 @@
+"""POST /topup against pgbench running the same SQL the endpoint commits."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import uuid
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+from bench.harness import execute, load, pgbench, write_requests
+from betfuz_common.auth import issue_token
+from betfuz_testing.processes import free_port, running
+
+USERS = 1000
+JWT_SECRET = "bench-jwt-secret-0123456789abcdef0123456789"
+SELCOM_KEY, SELCOM_SECRET = "bench-selcom-key", "bench-selcom-secret"
+
+# The endpoint's two transactions (service.purchase), statement for statement, so pgbench
+# measures what the database alone can do for one purchase: the ceiling.
+PGBENCH_SCRIPT = """
+\\set uid random(1, {users})
+\\set n random(1, 9000000000000000000)
+BEGIN;
+INSERT INTO topup.idempotency_keys AS k (scope, key, request_hash, locked_until, expires_at)
+  VALUES ('bench-' || :uid, 'pgb-' || :n, repeat('a', 64), now() + interval '60 seconds',
+          now() + interval '24 hours')
+  ON CONFLICT (scope, key) DO UPDATE SET state = 'in_flight' WHERE k.expires_at < now()
+  RETURNING true;
+SELECT id FROM topup.topup_transactions
+  WHERE user_id = 'bench-' || :uid AND idempotency_key = 'pgb-' || :n
+    AND created_at > now() - interval '24 hours' ORDER BY created_at DESC LIMIT 1;
+UPDATE public.users SET balance = balance - 100, updated_at = now()
+  WHERE id = 'bench-' || :uid AND balance >= 100;
+INSERT INTO topup.topup_transactions
+  (id, user_id, phone, carrier, amount, type, status, reference, idempotency_key, next_check_at)
+  VALUES ('top_pgb' || :n, 'bench-' || :uid, '+2348030000001', 'mtn', 100, 'airtime', 'pending',
+          'TOPPGB' || :n, 'pgb-' || :n, now() + interval '180 seconds');
+COMMIT;
+BEGIN;
+UPDATE topup.topup_transactions SET status = 'completed', completed_at = now(),
+    external_reference = 'SEL' || :n, submitted_at = now()
+  WHERE reference = 'TOPPGB' || :n AND status = 'pending' RETURNING id;
+SELECT id, status FROM topup.topup_transactions WHERE reference = 'TOPPGB' || :n;
+UPDATE topup.idempotency_keys SET state = 'done', response_status = 201, response_body = '\\x7b7d'
+  WHERE scope = 'bench-' || :uid AND key = 'pgb-' || :n;
+COMMIT;
+"""
+
+
+def purchases(count: int) -> list[dict[str, Any]]:
+    tokens = [issue_token(JWT_SECRET, f"bench-{i}", ttl_seconds=3600) for i in range(1, USERS + 1)]
+    items = []
+    for _ in range(count):
+        token = random.choice(tokens)
+        body = '{"phone":"+2348030000001","carrier":"mtn","amount":100,"type":"airtime"}'
+        items.append(
+            {
+                "method": "POST",
+                "path": "/topup",
+                "headers": {
+                    "Authorization": f"Bearer {token}",
+                    "Content-Type": "application/json",
+                    "Idempotency-Key": uuid.uuid4().hex,
+                },
+                "body": body,
+            }
+        )
+    return items
+
+
+async def seed_users(database_url: str) -> None:
+    await execute(
+        database_url,
+        "INSERT INTO public.users (id, balance) SELECT 'bench-' || g, 1000000000 "
+        "FROM generate_series(1, $1) g ON CONFLICT (id) DO UPDATE SET balance = 1000000000",
+        USERS,
+    )
+
+
+def run(database_url: str, *, seconds: int, connections: int, logs: Path) -> dict[str, Any]:
+    asyncio.run(seed_users(database_url))
+    api_port, sandbox_port = free_port(), free_port()
+    common = {"SELCOM_API_KEY": SELCOM_KEY, "SELCOM_API_SECRET": SELCOM_SECRET}
+    with ExitStack() as stack:
+        stack.enter_context(
+            running(
+                "sandboxes.selcom",
+                env={
+                    **common,
+                    "SANDBOX_SELCOM_FAST": "1",
+                    "API_BASE_URL": f"http://127.0.0.1:{api_port}",
+                },
+                port=sandbox_port,
+                log_path=logs / "bench-selcom.log",
+            )
+        )
+        api = stack.enter_context(
+            running(
+                "topup",
+                env={
+                    **common,
+                    "APP_ENV": "test",
+                    "DATABASE_URL": database_url,
+                    "JWT_SECRET": JWT_SECRET,
+                    "SELCOM_BASE_URL": f"http://127.0.0.1:{sandbox_port}",
+                    "API_BASE_URL": f"http://127.0.0.1:{api_port}",
+                    "TOPUP_RECONCILE_INTERVAL_SECONDS": "0",
+                    "TOPUP_MAX_AMOUNT": "1000000",
+                    "WEB_CONCURRENCY": "2",  # one worker per core of this 2-core machine
+                },
+                port=api_port,
+                log_path=logs / "bench-topup.log",
+            )
+        )
+        warm = write_requests(purchases(2000))
+        load(api, warm, duration=3, connections=connections)
+        sustained_file = write_requests(purchases(seconds * 3000))
+        sustained = load(api, sustained_file, duration=seconds, connections=connections)
+        half_rate = max(1.0, sustained["rps"] / 2)
+        paced_file = write_requests(purchases(int(half_rate * seconds) + 10))
+        paced = load(api, paced_file, duration=seconds, rate=half_rate)
+        for path in (warm, sustained_file, paced_file):
+            path.unlink()
+    ceiling = pgbench(
+        database_url, PGBENCH_SCRIPT.format(users=USERS), clients=connections, seconds=seconds
+    )
+    return {
+        "endpoint": "POST /topup",
+        "sustained": sustained,
+        "at_half_rate": paced,
+        "pgbench": ceiling,
+        "ratio": round(sustained["rps"] / ceiling["tps"], 3),
+        "targets": {"ratio": 0.25, "p99_ms_at_half_rate": 50},
+    }

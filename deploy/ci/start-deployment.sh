@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Registers the service task definition with IMAGE and starts the ECS blue/green deployment.
+# Prints the service deployment ARN. Env: ENVIRONMENT SERVICE IMAGE.
+# shellcheck source=lib.sh
+source "$(dirname "$0")/lib.sh"
+: "${IMAGE:?}"
+
+task_definition=$(register_with_image "$FAMILY" "$IMAGE")
+started=$(date -u +%s)
+log "updating ${ECS_SERVICE} to ${task_definition}"
+aws ecs update-service --cluster "$CLUSTER" --service "$ECS_SERVICE" --task-definition "$task_definition" >/dev/null
+
+for _ in $(seq 1 30); do
+  deployment=$(aws ecs list-service-deployments --cluster "$CLUSTER" --service "$ECS_SERVICE" \
+    --created-at "after=${started}" --query 'serviceDeployments[0].serviceDeploymentArn' --output text)
+  if [[ "$deployment" != "None" && -n "$deployment" ]]; then
+    echo "$deployment"
+    exit 0
+  fi
+  sleep 5
+done
+log "no service deployment appeared for ${ECS_SERVICE}"
+exit 1

@@ -1,0 +1,51 @@
+"""What the sandbox does, chosen by the number being topped up (utilityref, national form).
+
+| number       | process answers                  | then                                        |
+|--------------|----------------------------------|---------------------------------------------|
+| 08030000001  | 000 success                      | nothing (any unlisted number behaves so)    |
+| 08030000002  | 051 definitive failure           | nothing                                     |
+| 08030000003  | 111 in progress                  | webhook SUCCESS after the webhook delay     |
+| 08030000004  | 927 in progress                  | webhook FAILED after the webhook delay      |
+| 08030000005  | 999 ambiguous                    | no webhook; the query says SUCCESS          |
+| 08030000006  | 999 ambiguous                    | no webhook; the query says FAILED           |
+| 08030000007  | sleeps past the client's timeout | no webhook; the query says SUCCESS          |
+| 08030000008  | sleeps past the client's timeout | no webhook; the query says FAILED           |
+| 08030000009  | first call 503, request lost     | the query says not found (404); a second    |
+|              |                                  | process call with the same transid succeeds |
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+Final = Literal["SUCCESS", "FAILED"]
+FAILURE_CODE = "051"
+
+
+@dataclass(frozen=True)
+class Behaviour:
+    name: str
+    first_code: str  # what process answers first ("" for timeout/lost: no normal answer)
+    final: Final
+    webhook: bool = False
+    timeout: bool = False
+    lost_once: bool = False
+
+
+SUCCESS = Behaviour("success", "000", "SUCCESS")
+BEHAVIOURS: dict[str, Behaviour] = {
+    "08030000001": SUCCESS,
+    "08030000002": Behaviour("failure", FAILURE_CODE, "FAILED"),
+    "08030000003": Behaviour("progress_then_success", "111", "SUCCESS", webhook=True),
+    "08030000004": Behaviour("progress_then_failure", "927", "FAILED", webhook=True),
+    "08030000005": Behaviour("ambiguous_success", "999", "SUCCESS"),
+    "08030000006": Behaviour("ambiguous_failure", "999", "FAILED"),
+    "08030000007": Behaviour("timeout_success", "000", "SUCCESS", timeout=True),
+    "08030000008": Behaviour("timeout_failure", FAILURE_CODE, "FAILED", timeout=True),
+    "08030000009": Behaviour("lost_once", "000", "SUCCESS", lost_once=True),
+}
+
+
+def behaviour_for(utilityref: str) -> Behaviour:
+    return BEHAVIOURS.get(utilityref, SUCCESS)

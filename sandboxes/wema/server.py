@@ -1,0 +1,131 @@
+"""The sandbox's HTTP API.
+
+Bank side (what the treasury service calls):
+    POST /v1/virtual-accounts      x-api-key + X-Wema-Signature checked; dedupes on `reference`
+Test side:
+    GET  /_sandbox/calls[?email=]  creation calls received and distinct accounts opened
+    POST /_sandbox/fail-next       {"mode": "timeout"|"error"|"reject", "times": 1,
+                                    "delay_seconds": 5}: what the next creations do
+    POST /_sandbox/deposits        {"account_number", "amount", "duplicates": 1, "deposits": 1,
+                                    "reference"?, "out_of_order": false, "concurrency": 50,
+                                    "bad_signature": false}: signed webhooks to
+                                    $API_BASE_URL/treasury/webhook, answered with the counts
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from betfuz_common import jsonio
+from betfuz_common.signatures import verify
+from sandboxes.wema.accounts import Bank, Call
+from sandboxes.wema.webhooks import build_deposits, deliver, delivery_order
+
+
+@dataclass(frozen=True)
+class SandboxConfig:
+    api_key: str
+    secrets: list[bytes]
+    webhook_url: str
+
+
+def _json(content: Any, status: int = 200) -> Response:
+    return Response(jsonio.dumps(content), status, media_type="application/json")
+
+
+def _failed(message: str, status: int) -> Response:
+    return _json({"status": "failed", "message": message}, status)
+
+
+_BVN = re.compile(r"^[0-9]{11}$")
+
+
+def create_app(config: SandboxConfig, bank: Bank | None = None) -> Starlette:
+    bank = bank or Bank()
+
+    async def create_virtual_account(request: Request) -> Response:
+        raw = await request.body()
+        if request.headers.get("x-api-key") != config.api_key:
+            return _failed("invalid API key", 401)
+        if not verify(raw, request.headers.get("x-wema-signature"), config.secrets, "sha512"):
+            return _failed("invalid signature", 401)
+        try:
+            body = jsonio.loads(raw)
+            reference, bvn = str(body["reference"]), str(body["bvn"])
+            first, last, email = str(body["firstName"]), str(body["lastName"]), str(body["email"])
+        except (jsonio.JsonError, KeyError, TypeError):
+            return _failed("reference, bvn, firstName, lastName and email are required", 400)
+        if not _BVN.fullmatch(bvn):
+            return _failed("bvn must be 11 digits", 400)
+        bank.calls.append(Call(reference=reference, email=email))
+        failure = bank.next_failure()
+        if failure is not None:
+            mode, delay = failure
+            if mode == "error":
+                return _failed("temporary failure", 503)
+            if mode == "reject":
+                return _failed("BVN details do not match", 400)
+            # "timeout": the account IS opened, but the answer comes too late to be read.
+            bank.open(reference, first, last)
+            await asyncio.sleep(delay)
+        return _json({"status": "success", "data": bank.open(reference, first, last)})
+
+    async def calls(request: Request) -> Response:
+        email = request.query_params.get("email")
+        chosen = [c for c in bank.calls if email is None or c.email == email]
+        references = sorted({c.reference for c in chosen})
+        opened = [r for r in references if r in bank.by_reference]
+        return _json(
+            {
+                "creates": len(chosen),
+                "references": references,
+                "accounts": [bank.by_reference[r] for r in opened],
+            }
+        )
+
+    async def fail_next(request: Request) -> Response:
+        order = jsonio.loads(await request.body())
+        mode = order.get("mode")
+        if mode not in ("timeout", "error", "reject"):
+            return _failed("mode must be timeout, error or reject", 400)
+        delay = float(order.get("delay_seconds", 5))
+        bank.failures.extend([(mode, delay)] * int(order.get("times", 1)))
+        return _json({"queued": len(bank.failures)})
+
+    async def deposits(request: Request) -> Response:
+        order = jsonio.loads(await request.body())
+        if not isinstance(order, dict) or "account_number" not in order or "amount" not in order:
+            return _failed("account_number and amount are required", 400)
+        payloads = build_deposits(order)
+        deliveries = delivery_order(
+            payloads, int(order.get("duplicates", 1)), bool(order.get("out_of_order", False))
+        )
+        result = await deliver(
+            config.webhook_url,
+            config.secrets[0],
+            deliveries,
+            concurrency=max(1, int(order.get("concurrency", 50))),
+            bad_signature=bool(order.get("bad_signature", False)),
+        )
+        return _json({"references": [p["transaction_reference"] for p in payloads], **result})
+
+    async def health(_: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    return Starlette(
+        routes=[
+            Route("/health", health, methods=["GET"]),
+            Route("/v1/virtual-accounts", create_virtual_account, methods=["POST"]),
+            Route("/_sandbox/calls", calls, methods=["GET"]),
+            Route("/_sandbox/fail-next", fail_next, methods=["POST"]),
+            Route("/_sandbox/deposits", deposits, methods=["POST"]),
+        ]
+    )

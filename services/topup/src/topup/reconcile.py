@@ -1,0 +1,175 @@
+"""The 5-minute SLA: settle topups the webhook never settled by asking Selcom, once per tick
+across all replicas (a session advisory lock), flag what is still open at the SLA.
+
+A topup is refunded only on a definitive failure. When Selcom says it has never seen our transid
+(we crashed before the call, or the request was lost), we submit it again with the SAME transid:
+Selcom dedupes on transid, so a request it did receive after all cannot be applied twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
+
+from betfuz_common.db import Conn
+from betfuz_common.logging import get_logger
+from topup import repository as repo
+from topup.config import TopupSettings
+from topup.provider import ProviderResult
+from topup.service import Source, TopupService
+
+log = get_logger("topup.reconcile")
+LOCK_KEY = int.from_bytes(hashlib.sha256(b"topup:reconcile").digest()[:8], "big") >> 1
+QUERY_CONCURRENCY = 8
+
+
+@dataclass(frozen=True)
+class ReconcileConfig:
+    interval_seconds: float = 30.0
+    after_seconds: float = 180.0
+    sla_seconds: float = 300.0
+    max_backoff_seconds: float = 600.0
+    batch_size: int = 100
+
+    @classmethod
+    def from_settings(cls, settings: TopupSettings) -> ReconcileConfig:
+        return cls(
+            interval_seconds=settings.topup_reconcile_interval_seconds,
+            after_seconds=settings.topup_reconcile_after_seconds,
+            sla_seconds=settings.topup_sla_seconds,
+            max_backoff_seconds=settings.topup_reconcile_max_backoff_seconds,
+            batch_size=settings.topup_reconcile_batch_size,
+        )
+
+    def backoff(self, attempts: int) -> float:
+        base = max(self.interval_seconds, 1.0)
+        return float(min(self.max_backoff_seconds, base * 2 ** min(attempts, 20)))
+
+
+@dataclass
+class TickReport:
+    ran: bool
+    checked: int = 0
+    settled: int = 0
+    resubmitted: int = 0
+    flagged: int = 0
+    purged_keys: int = 0
+    outcomes: dict[str, int] = field(default_factory=dict)
+
+
+async def reconcile_once(service: TopupService, config: ReconcileConfig) -> TickReport:
+    """One tick; a replica that finds the lock taken does nothing this time."""
+    async with service.pool.acquire() as lock_conn:
+        if not await lock_conn.fetchval("SELECT pg_try_advisory_lock($1)", LOCK_KEY):
+            service.metrics.reconcile_runs.labels("skipped").inc()
+            return TickReport(ran=False)
+        try:
+            report = await _tick(service, config, lock_conn)
+        finally:
+            await lock_conn.execute("SELECT pg_advisory_unlock($1)", LOCK_KEY)
+    service.metrics.reconcile_runs.labels("ran").inc()
+    if report.checked or report.flagged:
+        log.info("reconcile_tick", **_fields(report))
+    return report
+
+
+async def _tick(service: TopupService, config: ReconcileConfig, conn: Conn) -> TickReport:
+    report = TickReport(ran=True)
+    report.purged_keys = await service.store.purge_expired(conn)
+    rows = await repo.due_for_check(conn, config.after_seconds, config.batch_size)
+    gate = asyncio.Semaphore(QUERY_CONCURRENCY)
+
+    async def check(row: Any) -> None:
+        async with gate:
+            await _check_one(service, config, row, report)
+
+    await asyncio.gather(*(check(row) for row in rows))
+    report.checked = len(rows)
+    await _flag_sla_breaches(service, config, conn, report)
+    return report
+
+
+async def _check_one(
+    service: TopupService, config: ReconcileConfig, row: Any, report: TickReport
+) -> None:
+    reference: str = row["reference"]
+    result = await _query(service, reference)
+    source: Source = "query"
+    if result.outcome == "not_found":
+        log.warning("topup_unknown_to_selcom_resubmitting", reference=reference)
+        result = await service.resubmit(row)
+        source = "process"
+        report.resubmitted += 1
+    report.outcomes[result.outcome] = report.outcomes.get(result.outcome, 0) + 1
+    async with service.pool.acquire() as conn, conn.transaction():
+        if source == "process":
+            await repo.note_resubmitted(conn, row["id"])
+        if result.outcome in ("success", "failed"):
+            if await service.settle(conn, reference, result, source) == "applied":
+                report.settled += 1
+            return
+        await repo.schedule_next_check(
+            conn, row["id"], config.backoff(row["attempts"]), result.result_code, result.message
+        )
+
+
+async def _query(service: TopupService, reference: str) -> ProviderResult:
+    try:
+        return await service.provider.query(reference)
+    except Exception as exc:
+        log.error("selcom_query_crashed", reference=reference, exc_info=exc)
+        return ProviderResult("pending", None, "query raised")
+
+
+async def _flag_sla_breaches(
+    service: TopupService, config: ReconcileConfig, conn: Conn, report: TickReport
+) -> None:
+    async with conn.transaction():
+        for row in await repo.newly_over_sla(conn, config.sla_seconds):
+            detail = {"created_at": row["created_at"].isoformat(), "attempts": row["attempts"]}
+            await repo.flag_for_review(
+                conn,
+                reference=row["reference"],
+                reason="sla_breached",
+                detail=detail,
+                topup_id=row["id"],
+            )
+            service.metrics.sla_breaches.inc()
+            report.flagged += 1
+            log.warning(
+                "topup_sla_breached",
+                topup_id=row["id"],
+                reference=row["reference"],
+                attempts=row["attempts"],
+            )
+    service.metrics.pending_over_sla.set(await repo.count_pending_over(conn, config.sla_seconds))
+
+
+async def run_forever(service: TopupService, config: ReconcileConfig) -> None:
+    """The in-process loop; one failed tick is logged and the next one tries again."""
+    while True:
+        try:
+            await reconcile_once(service, config)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            service.metrics.reconcile_runs.labels("error").inc()
+            log.error("reconcile_tick_failed", exc_info=exc)
+        await asyncio.sleep(config.interval_seconds)
+
+
+def _fields(report: TickReport) -> dict[str, Any]:
+    return {
+        "checked": report.checked,
+        "settled": report.settled,
+        "resubmitted": report.resubmitted,
+        "flagged": report.flagged,
+        "purged_keys": report.purged_keys,
+        "outcomes": report.outcomes,
+    }
+
+
+def report_dict(report: TickReport) -> dict[str, Any]:
+    return {"ran": report.ran, **_fields(report)}

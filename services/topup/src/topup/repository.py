@@ -1,0 +1,325 @@
+"""SQL for the topup schema and the wallet. Every function runs on the caller's connection, so
+the caller decides what shares a transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any
+
+import asyncpg
+
+from betfuz_common.db import Conn
+from topup.schemas import Row
+
+COLUMNS = (
+    "id, user_id, phone, carrier, amount, type, status, reference, external_reference, "
+    "idempotency_key, metadata, error_message, result_code, submitted_at, attempts, "
+    "next_check_at, review_flag, completed_at, failed_at, created_at, updated_at"
+)
+
+
+async def debit_wallet(conn: Conn, user_id: str, amount: Decimal) -> bool:
+    """Take `amount` only if the balance covers it; the row lock serialises concurrent debits."""
+    balance = await conn.fetchval(
+        "UPDATE public.users SET balance = balance - $2, updated_at = now() "
+        "WHERE id = $1 AND balance >= $2 RETURNING balance",
+        user_id,
+        amount,
+    )
+    return balance is not None
+
+
+async def credit_wallet(conn: Conn, user_id: str, amount: Decimal) -> None:
+    updated = await conn.execute(
+        "UPDATE public.users SET balance = balance + $2, updated_at = now() WHERE id = $1",
+        user_id,
+        amount,
+    )
+    if updated != "UPDATE 1":
+        # The wallet we debited is gone: let the transaction fail rather than lose the refund.
+        raise RuntimeError("wallet to refund does not exist")
+
+
+async def insert_topup(
+    conn: Conn,
+    *,
+    topup_id: str,
+    user_id: str,
+    phone: str,
+    carrier: str,
+    amount: Decimal,
+    product_type: str,
+    reference: str,
+    idempotency_key: str,
+    check_after_seconds: float,
+) -> asyncpg.Record:
+    row = await conn.fetchrow(
+        f"""
+        INSERT INTO topup.topup_transactions
+            (id, user_id, phone, carrier, amount, type, reference, idempotency_key, next_check_at)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, now() + make_interval(secs => $9))
+        RETURNING {COLUMNS}
+        """,  # noqa: S608 - COLUMNS is a constant
+        topup_id,
+        user_id,
+        phone,
+        carrier,
+        amount,
+        product_type,
+        reference,
+        idempotency_key,
+        check_after_seconds,
+    )
+    assert row is not None
+    return row
+
+
+async def find_recent_by_idempotency_key(
+    conn: Conn, user_id: str, key: str, within_seconds: float
+) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        f"SELECT {COLUMNS} FROM topup.topup_transactions "  # noqa: S608
+        "WHERE user_id = $1 AND idempotency_key = $2 "
+        "AND created_at > now() - make_interval(secs => $3) "
+        "ORDER BY created_at DESC LIMIT 1",
+        user_id,
+        key,
+        within_seconds,
+    )
+
+
+async def get_by_reference(conn: Conn, reference: str) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        f"SELECT {COLUMNS} FROM topup.topup_transactions WHERE reference = $1",  # noqa: S608
+        reference,
+    )
+
+
+async def get_owned(conn: Conn, user_id: str, topup_id: str) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        f"SELECT {COLUMNS} FROM topup.topup_transactions WHERE id = $1 AND user_id = $2",  # noqa: S608
+        topup_id,
+        user_id,
+    )
+
+
+async def list_owned(
+    conn: Conn, user_id: str, limit: int, after_id: str | None
+) -> list[asyncpg.Record]:
+    """Newest first; keyset pagination on (created_at, id) so pages never skip or repeat.
+
+    `after_id` names the last row of the previous page; an id that is not the caller's gives an
+    empty page, never someone else's rows.
+    """
+    if after_id is None:
+        return await conn.fetch(
+            f"SELECT {COLUMNS} FROM topup.topup_transactions WHERE user_id = $1 "  # noqa: S608
+            "ORDER BY created_at DESC, id DESC LIMIT $2",
+            user_id,
+            limit,
+        )
+    return await conn.fetch(
+        f"SELECT {COLUMNS} FROM topup.topup_transactions "  # noqa: S608
+        "WHERE user_id = $1 AND (created_at, id) < ("
+        "  SELECT created_at, id FROM topup.topup_transactions WHERE id = $3 AND user_id = $1) "
+        "ORDER BY created_at DESC, id DESC LIMIT $2",
+        user_id,
+        limit,
+        after_id,
+    )
+
+
+async def note_provider_answer(
+    conn: Conn, reference: str, result_code: str | None, message: str
+) -> asyncpg.Record | None:
+    """The process call returned (or timed out) without settling anything."""
+    return await conn.fetchrow(
+        f"""
+        UPDATE topup.topup_transactions
+           SET submitted_at = COALESCE(submitted_at, now()),
+               result_code = COALESCE($2, result_code),
+               metadata = metadata || jsonb_build_object('last_answer', $3::text),
+               updated_at = now()
+         WHERE reference = $1
+        RETURNING {COLUMNS}
+        """,  # noqa: S608
+        reference,
+        result_code,
+        message,
+    )
+
+
+async def complete_pending(
+    conn: Conn, reference: str, external_reference: str | None, result_code: str | None
+) -> asyncpg.Record | None:
+    """pending → completed; None when it was not pending (a duplicate finds nothing to do)."""
+    return await conn.fetchrow(
+        f"""
+        UPDATE topup.topup_transactions
+           SET status = 'completed', completed_at = now(), updated_at = now(),
+               submitted_at = COALESCE(submitted_at, now()),
+               external_reference = COALESCE($2, external_reference),
+               result_code = COALESCE($3, result_code)
+         WHERE reference = $1 AND status = 'pending'
+        RETURNING {COLUMNS}
+        """,  # noqa: S608
+        reference,
+        external_reference,
+        result_code,
+    )
+
+
+async def fail_pending(
+    conn: Conn,
+    reference: str,
+    external_reference: str | None,
+    result_code: str | None,
+    message: str,
+) -> asyncpg.Record | None:
+    """pending → failed; None when it was not pending. The caller refunds in the same txn."""
+    return await conn.fetchrow(
+        f"""
+        UPDATE topup.topup_transactions
+           SET status = 'failed', failed_at = now(), updated_at = now(),
+               submitted_at = COALESCE(submitted_at, now()),
+               external_reference = COALESCE($2, external_reference),
+               result_code = COALESCE($3, result_code),
+               error_message = $4
+         WHERE reference = $1 AND status = 'pending'
+        RETURNING {COLUMNS}
+        """,  # noqa: S608
+        reference,
+        external_reference,
+        result_code,
+        message,
+    )
+
+
+async def insert_refund(conn: Conn, row: Row, source: str, reason: str) -> None:
+    await conn.execute(
+        "INSERT INTO topup.refunds (topup_id, user_id, amount, source, reason) "
+        "VALUES ($1, $2, $3, $4, $5)",
+        row["id"],
+        row["user_id"],
+        row["amount"],
+        source,
+        reason,
+    )
+
+
+async def flag_for_review(
+    conn: Conn,
+    *,
+    reference: str,
+    reason: str,
+    detail: Mapping[str, Any],
+    topup_id: str | None = None,
+) -> None:
+    await conn.execute(
+        """
+        INSERT INTO topup.review_items (reference, topup_id, reason, detail)
+        VALUES ($1, $2, $3, $4)
+        ON CONFLICT (reference, reason) DO UPDATE
+           SET occurrences = review_items.occurrences + 1, last_seen_at = now(),
+               detail = EXCLUDED.detail
+        """,
+        reference,
+        topup_id,
+        reason,
+        dict(detail),
+    )
+    if topup_id is not None:
+        await conn.execute(
+            """
+            UPDATE topup.topup_transactions
+               SET review_flag = $2, updated_at = now(),
+                   metadata = metadata || jsonb_build_object('review', $3::jsonb)
+             WHERE id = $1
+            """,
+            topup_id,
+            reason,
+            {"reason": reason, **detail},
+        )
+
+
+async def record_webhook(conn: Conn, payload: Mapping[str, Any], outcome: str) -> None:
+    await conn.execute(
+        "INSERT INTO topup.webhook_events "
+        "(order_id, status, reference_id, result_code, outcome, payload) "
+        "VALUES ($1, $2, $3, $4, $5, $6)",
+        payload["order_id"],
+        payload["status"],
+        payload.get("reference_id"),
+        payload.get("result_code"),
+        outcome,
+        dict(payload),
+    )
+
+
+async def due_for_check(conn: Conn, older_than_seconds: float, limit: int) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        f"SELECT {COLUMNS} FROM topup.topup_transactions "  # noqa: S608
+        "WHERE status = 'pending' AND next_check_at <= now() "
+        "AND created_at <= now() - make_interval(secs => $1) "
+        "ORDER BY next_check_at LIMIT $2",
+        older_than_seconds,
+        limit,
+    )
+
+
+async def schedule_next_check(
+    conn: Conn, topup_id: str, delay_seconds: float, result_code: str | None, message: str
+) -> None:
+    await conn.execute(
+        """
+        UPDATE topup.topup_transactions
+           SET attempts = attempts + 1,
+               next_check_at = now() + make_interval(secs => $2),
+               result_code = COALESCE($3, result_code),
+               metadata = metadata || jsonb_build_object('last_query', $4::text),
+               updated_at = now()
+         WHERE id = $1 AND status = 'pending'
+        """,
+        topup_id,
+        delay_seconds,
+        result_code,
+        message,
+    )
+
+
+async def note_resubmitted(conn: Conn, topup_id: str) -> None:
+    await conn.execute(
+        """
+        UPDATE topup.topup_transactions
+           SET metadata = jsonb_set(metadata, '{resubmits}',
+                 to_jsonb(COALESCE((metadata->>'resubmits')::int, 0) + 1)),
+               updated_at = now()
+         WHERE id = $1
+        """,
+        topup_id,
+    )
+
+
+async def newly_over_sla(conn: Conn, sla_seconds: float) -> list[asyncpg.Record]:
+    """Pending topups past the SLA that nobody has flagged yet; flags them as it returns them."""
+    return await conn.fetch(
+        f"""
+        UPDATE topup.topup_transactions
+           SET review_flag = 'sla_breached', updated_at = now(),
+               metadata = metadata || jsonb_build_object('sla_breached_at', now())
+         WHERE status = 'pending' AND review_flag IS NULL
+           AND created_at <= now() - make_interval(secs => $1)
+        RETURNING {COLUMNS}
+        """,  # noqa: S608
+        sla_seconds,
+    )
+
+
+async def count_pending_over(conn: Conn, seconds: float) -> int:
+    count = await conn.fetchval(
+        "SELECT count(*) FROM topup.topup_transactions "
+        "WHERE status = 'pending' AND created_at <= now() - make_interval(secs => $1)",
+        seconds,
+    )
+    return int(count)

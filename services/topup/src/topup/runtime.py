@@ -1,0 +1,60 @@
+"""What a running topup process holds: the pool, one Selcom HTTP client, the service. Opened by
+the app's lifespan and by the one-shot `reconcile` command alike."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import httpx
+
+from betfuz_common.db import create_pool
+from betfuz_common.settings import secret_list
+from topup.config import TopupSettings
+from topup.metrics import TopupMetrics
+from topup.provider import SelcomClient
+from topup.service import TopupService
+
+
+def selcom_http_client(
+    settings: TopupSettings, transport: httpx.AsyncBaseTransport | None = None
+) -> httpx.AsyncClient:
+    timeout = settings.selcom_timeout_seconds
+    return httpx.AsyncClient(
+        base_url=settings.selcom_base_url,
+        transport=transport,
+        timeout=httpx.Timeout(timeout, connect=min(timeout, 3.0)),
+        limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
+    )
+
+
+def selcom_client(settings: TopupSettings, http: httpx.AsyncClient) -> SelcomClient:
+    return SelcomClient(
+        http,
+        api_key=settings.selcom_api_key.get_secret_value(),
+        secret=secret_list(settings.selcom_api_secret)[0],
+        vendor=settings.selcom_vendor,
+        pin=settings.selcom_pin.get_secret_value(),
+        utility_codes=settings.utility_codes,
+    )
+
+
+@asynccontextmanager
+async def open_service(
+    settings: TopupSettings,
+    metrics: TopupMetrics,
+    *,
+    transport: httpx.AsyncBaseTransport | None = None,
+    pool_size: int = 10,
+) -> AsyncIterator[TopupService]:
+    pool = await create_pool(settings.database_url.get_secret_value(), max_size=pool_size)
+    try:
+        async with selcom_http_client(settings, transport) as http:
+            yield TopupService(
+                pool=pool,
+                provider=selcom_client(settings, http),
+                metrics=metrics,
+                check_after_seconds=settings.topup_reconcile_after_seconds,
+            )
+    finally:
+        await pool.close()

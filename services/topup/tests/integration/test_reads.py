@@ -1,0 +1,80 @@
+import httpx
+
+from betfuz_testing.tokens import bearer
+
+from .conftest import MakeUser, buy
+
+
+async def test_the_owner_reads_a_topup_and_anyone_else_gets_404(
+    client: httpx.AsyncClient, make_user: MakeUser
+) -> None:
+    owner, stranger = await make_user(5000), await make_user(0)
+    created = (await buy(client, owner)).json()
+    mine = await client.get(f"/topup/{created['transactionId']}", headers=bearer(owner))
+    theirs = await client.get(f"/topup/{created['transactionId']}", headers=bearer(stranger))
+    assert mine.status_code == 200
+    view = mine.json()
+    assert view["transactionId"] == created["transactionId"]
+    assert (view["status"], view["amount"], view["carrier"], view["type"]) == (
+        "completed",
+        1000.0,
+        "mtn",
+        "airtime",
+    )
+    assert theirs.status_code == 404
+    assert theirs.headers["content-type"] == "application/problem+json"
+
+
+async def test_the_list_is_the_callers_own_newest_first_in_pages(
+    client: httpx.AsyncClient, make_user: MakeUser
+) -> None:
+    user, other = await make_user(10_000), await make_user(10_000)
+    await buy(client, other)
+    made = [
+        (await buy(client, user, key=f"page-{i}", amount=100 + i)).json()["transactionId"]
+        for i in range(5)
+    ]
+    seen: list[str] = []
+    cursor = None
+    pages = 0
+    while True:
+        params = {"limit": "2", **({"cursor": cursor} if cursor else {})}
+        page = (await client.get("/topup", params=params, headers=bearer(user))).json()
+        seen += [item["transactionId"] for item in page["items"]]
+        pages += 1
+        cursor = page["nextCursor"]
+        if cursor is None:
+            break
+    assert seen == list(reversed(made))
+    assert pages == 3
+
+
+async def test_a_forged_cursor_is_422(client: httpx.AsyncClient, make_user: MakeUser) -> None:
+    response = await client.get(
+        "/topup", params={"cursor": "zzz"}, headers=bearer(await make_user(0))
+    )
+    assert response.status_code == 422
+
+
+async def test_the_openapi_document_lists_every_topup_route(client: httpx.AsyncClient) -> None:
+    doc = (await client.get("/topup/openapi.json")).json()
+    assert {"/topup", "/topup/{transactionId}", "/topup/webhook"} <= set(doc["paths"])
+    assert set(doc["paths"]["/topup"]) == {"get", "post"}
+
+
+async def test_a_cursor_naming_someone_elses_topup_gives_an_empty_page(
+    client: httpx.AsyncClient, make_user: MakeUser
+) -> None:
+    owner, snooper = await make_user(5000), await make_user(5000)
+    theirs = (await buy(client, owner)).json()["transactionId"]
+    await buy(client, snooper)
+    page = await client.get("/topup", params={"cursor": theirs}, headers=bearer(snooper))
+    assert page.json() == {"items": [], "nextCursor": None}
+
+
+async def test_the_documented_amount_bounds_are_the_configured_ones(
+    client: httpx.AsyncClient,
+) -> None:
+    doc = (await client.get("/topup/openapi.json")).json()
+    amount = doc["components"]["schemas"]["TopupRequest"]["properties"]["amount"]
+    assert (amount["minimum"], amount["maximum"]) == (50, 50000)

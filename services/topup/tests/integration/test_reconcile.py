@@ -1,0 +1,140 @@
+import asyncio
+from decimal import Decimal
+
+import asyncpg
+import httpx
+from structlog.testing import capture_logs
+
+from topup.reconcile import LOCK_KEY, ReconcileConfig, reconcile_once
+from topup.service import TopupService
+
+from .conftest import FakeSelcom, MakeUser, balance_of, buy
+
+# Everything is due at once; the SLA is far away unless a test says otherwise.
+NOW = ReconcileConfig(interval_seconds=1, after_seconds=0, sla_seconds=3600)
+
+
+async def ambiguous_topup(client: httpx.AsyncClient, make_user: MakeUser) -> tuple[str, str]:
+    user = await make_user(3000)
+    response = await buy(client, user, phone="08030000005")  # 999: ambiguous
+    assert response.json()["status"] == "pending"
+    return user, response.json()["reference"]
+
+
+async def make_due(pool: asyncpg.Pool, reference: str) -> None:
+    await pool.execute(
+        "UPDATE topup.topup_transactions SET next_check_at = now() WHERE reference = $1", reference
+    )
+
+
+async def status_of(pool: asyncpg.Pool, reference: str) -> asyncpg.Record:
+    row = await pool.fetchrow(
+        "SELECT * FROM topup.topup_transactions WHERE reference = $1", reference
+    )
+    assert row is not None
+    return row
+
+
+async def test_a_pending_topup_that_selcom_completed_is_completed_by_the_query(
+    client: httpx.AsyncClient,
+    pool: asyncpg.Pool,
+    make_user: MakeUser,
+    service: TopupService,
+    selcom: FakeSelcom,
+) -> None:
+    user, reference = await ambiguous_topup(client, make_user)
+    selcom.query_answers[reference] = {
+        "resultcode": "000",
+        "data": [{"status": "SUCCESS", "reference": "Q-1"}],
+    }
+    await make_due(pool, reference)
+    report = await reconcile_once(service, NOW)
+    assert report.ran
+    row = await status_of(pool, reference)
+    assert (row["status"], row["external_reference"]) == ("completed", "Q-1")
+    assert await balance_of(pool, user) == Decimal("2000.00")
+
+
+async def test_a_pending_topup_that_selcom_failed_is_refunded_once(
+    client: httpx.AsyncClient,
+    pool: asyncpg.Pool,
+    make_user: MakeUser,
+    service: TopupService,
+    selcom: FakeSelcom,
+) -> None:
+    user, reference = await ambiguous_topup(client, make_user)
+    selcom.query_answers[reference] = {
+        "resultcode": "000",
+        "data": [{"status": "FAILED", "resultcode": "051"}],
+    }
+    await make_due(pool, reference)
+    await asyncio.gather(reconcile_once(service, NOW), reconcile_once(service, NOW))
+    await make_due(pool, reference)
+    await reconcile_once(service, NOW)
+    assert (await status_of(pool, reference))["status"] == "failed"
+    assert await balance_of(pool, user) == Decimal("3000.00")
+
+
+async def test_a_topup_selcom_never_saw_is_resubmitted_with_the_same_transid(
+    client: httpx.AsyncClient,
+    pool: asyncpg.Pool,
+    make_user: MakeUser,
+    service: TopupService,
+    selcom: FakeSelcom,
+) -> None:
+    user, reference = await ambiguous_topup(client, make_user)
+    selcom.query_answers[reference] = {"resultcode": "404", "message": "not found"}
+    await make_due(pool, reference)
+    report = await reconcile_once(service, NOW)
+    assert report.resubmitted >= 1
+    # The fake's process answers 999 again for this number: still pending, never refunded.
+    row = await status_of(pool, reference)
+    assert row["status"] == "pending"
+    assert row["metadata"]["resubmits"] == 1
+    assert selcom.calls[("process", reference)] == 2
+    assert await balance_of(pool, user) == Decimal("2000.00")
+
+
+async def test_an_unresolved_topup_at_the_sla_is_flagged_and_queried_again_with_backoff(
+    client: httpx.AsyncClient, pool: asyncpg.Pool, make_user: MakeUser, service: TopupService
+) -> None:
+    user, reference = await ambiguous_topup(client, make_user)
+    await make_due(pool, reference)
+    before = service.metrics.sla_breaches._value.get()
+    with capture_logs() as logs:
+        await reconcile_once(
+            service, ReconcileConfig(interval_seconds=1, after_seconds=0, sla_seconds=0)
+        )
+    row = await status_of(pool, reference)
+    assert (row["status"], row["review_flag"], row["attempts"]) == ("pending", "sla_breached", 1)
+    assert "sla_breached_at" in row["metadata"]
+    assert any(e["event"] == "topup_sla_breached" and e["reference"] == reference for e in logs)
+    assert service.metrics.sla_breaches._value.get() > before
+    assert service.metrics.pending_over_sla._value.get() >= 1
+    later = await pool.fetchval(
+        "SELECT next_check_at > now() FROM topup.topup_transactions WHERE reference = $1", reference
+    )
+    assert later
+    assert await balance_of(pool, user) == Decimal("2000.00")
+    await pool.execute(
+        "UPDATE topup.topup_transactions SET status = 'completed', completed_at = now() "
+        "WHERE reference = $1",
+        reference,
+    )
+
+
+async def test_only_one_replica_reconciles_per_tick(
+    service: TopupService, pool: asyncpg.Pool
+) -> None:
+    async with pool.acquire() as other_replica:
+        assert await other_replica.fetchval("SELECT pg_try_advisory_lock($1)", LOCK_KEY)
+        try:
+            report = await reconcile_once(service, NOW)
+        finally:
+            await other_replica.execute("SELECT pg_advisory_unlock($1)", LOCK_KEY)
+    assert not report.ran
+
+
+def test_backoff_doubles_per_attempt_up_to_the_cap() -> None:
+    config = ReconcileConfig(interval_seconds=30, max_backoff_seconds=600)
+    assert [config.backoff(n) for n in range(6)] == [30, 60, 120, 240, 480, 600]

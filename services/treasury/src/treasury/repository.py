@@ -1,0 +1,225 @@
+"""SQL for the treasury schema. Every function runs on the caller's connection (and transaction)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import asyncpg
+
+from betfuz_common import jsonio
+from betfuz_common.db import Conn
+from treasury.schemas import DepositWebhook
+
+BALANCE_CHANNEL = "balance_changed"
+_ACCOUNT_COLUMNS = (
+    "id, user_id, account_number, account_name, bank_name, bank_code, balance, status, "
+    "reference, bvn_encrypted, locked_until, created_at"
+)
+_TRANSACTION_COLUMNS = (
+    "id, type, amount, status, transaction_reference, sender_name, sender_account, sender_bank, "
+    "narration, transaction_date, created_at"
+)
+
+
+async def user_exists(conn: Conn, user_id: str) -> bool:
+    return bool(await conn.fetchval("SELECT true FROM public.users WHERE id = $1", user_id))
+
+
+async def claim_account(
+    conn: Conn,
+    *,
+    account_id: str,
+    user_id: str,
+    account_name: str,
+    reference: str,
+    bvn_encrypted: bytes,
+    bvn_hash: bytes,
+    lease: timedelta,
+) -> asyncpg.Record | None:
+    """Insert a 'creating' row, or take over this user's idle one (keeping its reference).
+
+    Returns the claimed row, or None when the user's row is active or another request holds the
+    lease. UNIQUE(user_id) makes concurrent claims queue behind the first; UNIQUE(bvn_hash)
+    raises UniqueViolationError when the BVN belongs to another user's row.
+    """
+    return await conn.fetchrow(
+        """
+        INSERT INTO treasury.bank_accounts AS a
+            (id, user_id, account_name, status, reference, bvn_encrypted, bvn_hash, locked_until)
+        VALUES ($1, $2, $3, 'creating', $4, $5, $6, now() + $7::interval)
+        ON CONFLICT (user_id) DO UPDATE
+           SET account_name = EXCLUDED.account_name, bvn_encrypted = EXCLUDED.bvn_encrypted,
+               bvn_hash = EXCLUDED.bvn_hash, locked_until = EXCLUDED.locked_until,
+               updated_at = now()
+         WHERE a.status = 'creating' AND a.locked_until < now()
+        RETURNING a.id, a.reference
+        """,
+        account_id,
+        user_id,
+        account_name,
+        reference,
+        bvn_encrypted,
+        bvn_hash,
+        lease,
+    )
+
+
+async def account_for_user(conn: Conn, user_id: str) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        f"SELECT {_ACCOUNT_COLUMNS} FROM treasury.bank_accounts WHERE user_id = $1",  # noqa: S608
+        user_id,
+    )
+
+
+async def activate_account(
+    conn: Conn, account_id: str, account_number: str, account_name: str
+) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        f"""
+        UPDATE treasury.bank_accounts
+           SET status = 'active', account_number = $2, account_name = $3, locked_until = NULL,
+               updated_at = now()
+         WHERE id = $1 AND status = 'creating'
+        RETURNING {_ACCOUNT_COLUMNS}
+        """,  # noqa: S608 - the column list is a constant
+        account_id,
+        account_number,
+        account_name,
+    )
+
+
+async def release_claim(conn: Conn, account_id: str) -> None:
+    """Wema's answer was lost or unusable: let the next request retry with the same reference."""
+    await conn.execute(
+        "UPDATE treasury.bank_accounts SET locked_until = now() - interval '1 second', "
+        "updated_at = now() WHERE id = $1 AND status = 'creating'",
+        account_id,
+    )
+
+
+async def delete_claim(conn: Conn, account_id: str) -> None:
+    """Wema refused the details outright and created nothing: forget the claim."""
+    await conn.execute(
+        "DELETE FROM treasury.bank_accounts WHERE id = $1 AND status = 'creating'", account_id
+    )
+
+
+async def account_for_number(conn: Conn, account_number: str) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        "SELECT id, user_id, status FROM treasury.bank_accounts WHERE account_number = $1",
+        account_number,
+    )
+
+
+async def insert_credit(
+    conn: Conn, transaction_id: str, account: asyncpg.Record, deposit: DepositWebhook
+) -> bool:
+    """The exactly-once gate: False when this reference was already credited (or held)."""
+    inserted = await conn.fetchval(
+        """
+        INSERT INTO treasury.bank_transactions
+            (id, bank_account_id, user_id, type, amount, transaction_reference, sender_name,
+             sender_account, sender_bank, narration, transaction_date)
+        SELECT $1::varchar, $2::varchar, $3::varchar, 'credit', $4::numeric, $5::varchar,
+               $6::varchar, $7::varchar, $8::varchar, $9::text, $10::timestamptz
+         WHERE NOT EXISTS (SELECT 1 FROM treasury.unmatched_deposits
+                            WHERE transaction_reference = $5::varchar)
+        ON CONFLICT (transaction_reference) DO NOTHING
+        RETURNING true
+        """,
+        transaction_id,
+        account["id"],
+        account["user_id"],
+        deposit.amount,
+        deposit.transaction_reference,
+        deposit.sender_name,
+        deposit.sender_account,
+        deposit.sender_bank,
+        deposit.narration,
+        deposit.transaction_date,
+    )
+    return bool(inserted)
+
+
+async def credit_account(conn: Conn, account_id: str, amount: Decimal) -> Decimal | None:
+    """None when the account stopped being active since it was looked up."""
+    balance: Decimal | None = await conn.fetchval(
+        "UPDATE treasury.bank_accounts SET balance = balance + $2, updated_at = now() "
+        "WHERE id = $1 AND status = 'active' RETURNING balance",
+        account_id,
+        amount,
+    )
+    return balance
+
+
+async def credit_user(conn: Conn, user_id: str, amount: Decimal) -> Decimal | None:
+    balance: Decimal | None = await conn.fetchval(
+        "UPDATE public.users SET balance = balance + $2, updated_at = now() "
+        "WHERE id = $1 RETURNING balance",
+        user_id,
+        amount,
+    )
+    return balance
+
+
+async def notify_balance(conn: Conn, payload: dict[str, Any]) -> None:
+    """Delivered to LISTENers when the surrounding transaction commits, never before."""
+    await conn.execute("SELECT pg_notify($1, $2)", BALANCE_CHANNEL, jsonio.dumps(payload).decode())
+
+
+async def hold_for_review(
+    conn: Conn,
+    review_id: str,
+    deposit: DepositWebhook,
+    *,
+    reason: str,
+    account_id: str | None,
+    payload: dict[str, Any],
+) -> bool:
+    """False when this reference is already held, or was already credited."""
+    inserted = await conn.fetchval(
+        """
+        INSERT INTO treasury.unmatched_deposits
+            (id, account_number, bank_account_id, reason, amount, transaction_reference,
+             payload, transaction_date)
+        SELECT $1::varchar, $2::varchar, $3::varchar, $4::varchar, $5::numeric, $6::varchar,
+               $7::jsonb, $8::timestamptz
+         WHERE NOT EXISTS (SELECT 1 FROM treasury.bank_transactions
+                            WHERE transaction_reference = $6::varchar)
+        ON CONFLICT (transaction_reference) DO NOTHING
+        RETURNING true
+        """,
+        review_id,
+        deposit.account_number,
+        account_id,
+        reason,
+        deposit.amount,
+        deposit.transaction_reference,
+        payload,
+        deposit.transaction_date,
+    )
+    return bool(inserted)
+
+
+async def transactions_page(
+    conn: Conn, user_id: str, limit: int, after: tuple[datetime, str] | None
+) -> list[asyncpg.Record]:
+    """Newest first; `after` is the (transaction_date, id) of the last row already shown."""
+    if after is None:
+        return await conn.fetch(
+            f"SELECT {_TRANSACTION_COLUMNS} FROM treasury.bank_transactions "  # noqa: S608
+            "WHERE user_id = $1 ORDER BY transaction_date DESC, id DESC LIMIT $2",
+            user_id,
+            limit,
+        )
+    return await conn.fetch(
+        f"SELECT {_TRANSACTION_COLUMNS} FROM treasury.bank_transactions "  # noqa: S608
+        "WHERE user_id = $1 AND (transaction_date, id) < ($2, $3) "
+        "ORDER BY transaction_date DESC, id DESC LIMIT $4",
+        user_id,
+        after[0],
+        after[1],
+        limit,
+    )
