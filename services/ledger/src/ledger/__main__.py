@@ -1,4 +1,4 @@
-"""`python -m ledger` serves HTTP; `python -m ledger migrate` applies the schema's migrations."""
+"""`python -m ledger [serve|migrate|deploy|worker [--once]]`."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from pathlib import Path
 
 from betfuz_common.cli import ServiceDefinition, run
 from ledger.app import create_app
+from ledger.commands import deploy_command, worker_command
 from ledger.config import LedgerSettings
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
@@ -17,6 +18,14 @@ SERVICE = ServiceDefinition(
     settings_cls=LedgerSettings,
     create_app=create_app,
     migrations_dir=MIGRATIONS,
+    commands={
+        "deploy": (
+            "deploy BetLedger to $POLYGON_RPC_URL, grant the recorder role, "
+            "print LEDGER_CONTRACT_ADDRESS=0x...",
+            deploy_command,
+        ),
+        "worker": ("run the recording worker (--once: a single tick)", worker_command),
+    },
 )
 
 if __name__ == "__main__":

@@ -1,27 +1,80 @@
-"""Builds the ledger app; the pool opens in lifespan, nothing is created at import time."""
+"""Builds the ledger app; the pool and the worker start in lifespan, nothing at import time."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
 
+from betfuz_common.auth import JwtVerifier
+from betfuz_common.logging import get_logger
 from betfuz_common.web import create_service_app, pool_lifespan
+from ledger.chain_gateway import chain_factory as settings_chain_factory
 from ledger.config import LedgerSettings
 from ledger.openapi import OPENAPI
+from ledger.ports import ChainFactory
+from ledger.routes import ROUTES
+from ledger.worker import Clock, Worker, WorkerConfig, url_secrets, utc_now
+
+log = get_logger("ledger.app")
 
 
-def create_app(settings: LedgerSettings) -> Starlette:
+def default_chain_factory(settings: LedgerSettings) -> ChainFactory | None:
+    return settings_chain_factory(settings) if settings.ledger_contract_address else None
+
+
+def create_app(
+    settings: LedgerSettings,
+    *,
+    chain_factory: ChainFactory | None = None,
+    clock: Clock = utc_now,
+) -> Starlette:
+    open_chain = chain_factory or default_chain_factory(settings)
+
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        app.state.verifier = JwtVerifier(
+            settings.jwt_secret.get_secret_value(), jwks_url=settings.jwks_url
+        )
+        app.state.chain_factory = open_chain
         async with pool_lifespan(app, settings.database_url.get_secret_value()):
-            yield
+            task = _start_worker(app, settings, open_chain, clock)
+            try:
+                yield
+            finally:
+                if task is not None:
+                    task.cancel()
+                    # A cancelled tick is a crash the next tick recovers from.
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
 
     return create_service_app(
         prefix="/ledger",
-        routes=[],
+        routes=ROUTES,
         openapi=OPENAPI,
         lifespan=lifespan,
         max_body_bytes=settings.max_body_bytes,
+    )
+
+
+def _start_worker(
+    app: Starlette, settings: LedgerSettings, open_chain: ChainFactory | None, clock: Clock
+) -> asyncio.Task[None] | None:
+    if not settings.ledger_worker_enabled:
+        return None
+    if open_chain is None:
+        log.warning("ledger_worker_not_started", reason="LEDGER_CONTRACT_ADDRESS is not set")
+        return None
+    worker = Worker(
+        app.state.pool,
+        open_chain,
+        WorkerConfig.from_settings(settings),
+        clock=clock,
+        hide_in_errors=url_secrets(settings.polygon_rpc_url),
+    )
+    return asyncio.create_task(
+        worker.run_forever(settings.ledger_interval_seconds), name="ledger-worker"
     )

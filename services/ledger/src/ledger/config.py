@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import ClassVar
 
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 
 from betfuz_common.settings import CommonSettings
 
@@ -18,12 +18,27 @@ class LedgerSettings(CommonSettings):
     polygon_rpc_url: str
     ledger_private_key: SecretStr
     ledger_contract_address: str | None = None
+    # `deploy` grants the recorder role to this address; unset, to the deploying key itself.
+    ledger_recorder_address: str | None = None
     ledger_network: str = "polygon-amoy"
     ledger_chain_id: int = 80002
     ledger_min_win: Decimal = Decimal(1_000_000)
-    ledger_interval_seconds: float = 300
-    ledger_confirmations: int = 5
-    ledger_batch_size: int = 100
+    ledger_worker_enabled: bool = True
+    ledger_interval_seconds: float = Field(300, gt=0)
+    ledger_batch_size: int = Field(100, ge=1, le=500)
+    # Final = at or below the node's `finalized` block; where the node has no such tag (or this
+    # is off), LEDGER_CONFIRMATIONS blocks deep.
+    ledger_use_finalized_tag: bool = True
+    ledger_confirmations: int = Field(5, ge=1)
+    # Unset: 25 gwei on Polygon (137, 80002), the node's suggestion elsewhere.
+    ledger_min_priority_fee_gwei: Decimal | None = None
+    # How long one tick waits for a transaction to become final before it bumps its fees.
+    ledger_finality_timeout_seconds: float = Field(600, gt=0)
+    ledger_poll_interval_seconds: float = Field(2.0, gt=0)
+    ledger_retry_base_seconds: float = Field(30, ge=0)
+    ledger_retry_max_seconds: float = Field(3600, ge=0)
+    # Widest eth_getLogs block range asked in one call (public RPC nodes cap it).
+    ledger_log_block_range: int = Field(2000, ge=1)
     api_base_url: str
 
     DEV_DEFAULTS: ClassVar[dict[str, str]] = {
@@ -31,3 +46,9 @@ class LedgerSettings(CommonSettings):
         "LEDGER_PRIVATE_KEY": ANVIL_DEV_KEY,
         "API_BASE_URL": "http://127.0.0.1:8000",
     }
+
+    @property
+    def min_priority_fee_wei(self) -> int | None:
+        if self.ledger_min_priority_fee_gwei is None:
+            return None
+        return int(self.ledger_min_priority_fee_gwei * 10**9)

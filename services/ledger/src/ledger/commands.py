@@ -1,0 +1,84 @@
+"""`python -m ledger deploy` and `python -m ledger worker [--once]`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import json
+import sys
+import time
+
+from betfuz_common.db import create_pool
+from betfuz_common.logging import get_logger
+from ledger.chain import deploy, open_web3
+from ledger.chain_gateway import chain_factory
+from ledger.config import LedgerSettings
+from ledger.worker import Worker, WorkerConfig, url_secrets
+
+log = get_logger("ledger.commands")
+KNOWN_NETWORKS = {137: "polygon", 80002: "polygon-amoy", 31337: "anvil"}
+
+
+def deploy_command(settings: LedgerSettings, args: argparse.Namespace) -> int:
+    """Deploy BetLedger, grant the recorder role, print KEY=VALUE lines for the environment."""
+    parser = argparse.ArgumentParser(prog="python -m ledger deploy")
+    parser.add_argument(
+        "--wait", type=float, default=30, help="seconds to wait for the RPC node to answer"
+    )
+    options = parser.parse_args(args.extra)
+    chain_id = asyncio.run(_wait_for_node(settings.polygon_rpc_url, options.wait))
+    address = asyncio.run(
+        deploy(
+            settings.polygon_rpc_url,
+            settings.ledger_private_key.get_secret_value(),
+            recorder=settings.ledger_recorder_address,
+            min_priority_fee_wei=settings.min_priority_fee_wei,
+        )
+    )
+    print(f"LEDGER_CONTRACT_ADDRESS={address}")
+    print(f"LEDGER_CHAIN_ID={chain_id}")
+    if chain_id in KNOWN_NETWORKS:
+        print(f"LEDGER_NETWORK={KNOWN_NETWORKS[chain_id]}")
+    return 0
+
+
+async def _wait_for_node(rpc_url: str, seconds: float) -> int:
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            async with open_web3(rpc_url) as w3:
+                return int(await w3.eth.chain_id)
+        except Exception:
+            if time.monotonic() >= deadline:
+                raise
+            await asyncio.sleep(0.2)
+
+
+def worker_command(settings: LedgerSettings, args: argparse.Namespace) -> int:
+    parser = argparse.ArgumentParser(prog="python -m ledger worker")
+    parser.add_argument("--once", action="store_true", help="run one tick, print its summary")
+    options = parser.parse_args(args.extra)
+    if not settings.ledger_contract_address:
+        print("ledger: LEDGER_CONTRACT_ADDRESS is not set", file=sys.stderr)
+        return 2
+    return asyncio.run(_run_worker(settings, once=options.once))
+
+
+async def _run_worker(settings: LedgerSettings, *, once: bool) -> int:
+    pool = await create_pool(settings.database_url.get_secret_value(), min_size=1, max_size=4)
+    try:
+        worker = Worker(
+            pool,
+            chain_factory(settings),
+            WorkerConfig.from_settings(settings),
+            hide_in_errors=url_secrets(settings.polygon_rpc_url),
+        )
+        if not once:
+            await worker.run_forever(settings.ledger_interval_seconds)
+            return 0
+        result = await worker.tick()
+        print(json.dumps(dataclasses.asdict(result)))
+        return 0 if result.failed == 0 else 1
+    finally:
+        await pool.close()

@@ -1,0 +1,74 @@
+"""What the worker and the verify endpoint need from the chain, and nothing more.
+
+The real thing is `chain_gateway.ChainGateway` over the BetLedger client; unit tests use a fake.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from typing import Protocol
+
+from ledger.chain import BetRecord, BetToRecord, Finality
+
+__all__ = [
+    "BetRecord",
+    "BetToRecord",
+    "ChainFactory",
+    "Finality",
+    "LedgerChainPort",
+    "Recording",
+    "TxStatus",
+]
+
+
+@dataclass(frozen=True)
+class Recording:
+    """Where a bet was written: the BetRecorded event's transaction and block."""
+
+    tx_hash: str
+    block_number: int
+    amount_kobo: int
+
+
+class TxStatus(enum.Enum):
+    UNKNOWN = "unknown"  # the node has never heard of it, or dropped it
+    PENDING = "pending"  # in the mempool, not in a block yet
+    MINED = "mined"
+
+
+class LedgerChainPort(Protocol):
+    @property
+    def contract_address(self) -> str: ...
+
+    async def latest_block(self) -> int: ...
+
+    async def bet_exists(self, bet_hash: bytes) -> bool: ...
+
+    async def get_bet_record(self, bet_hash: bytes) -> BetRecord | None: ...
+
+    async def record_bets(self, batch: Sequence[BetToRecord]) -> str:
+        """Send one recordBets transaction; returns its hash once the node accepted it."""
+        ...
+
+    async def wait_for_finality(self, tx_hashes: Sequence[str]) -> Finality:
+        """The first of these (an original and its replacements) to be final; polls forever."""
+        ...
+
+    async def tx_status(self, tx_hashes: Sequence[str]) -> TxStatus: ...
+
+    async def replace(self, tx_hash: str) -> str | None:
+        """Re-send a stuck transaction with bumped fees; None when it is no longer pending."""
+        ...
+
+    async def find_recordings(
+        self, bet_hashes: Sequence[bytes], from_block: int
+    ) -> dict[bytes, Recording]: ...
+
+    async def is_final(self, block_number: int) -> bool: ...
+
+
+# Opens a chain connection for one tick or one request; raising means "chain unreachable".
+ChainFactory = Callable[[], AbstractAsyncContextManager[LedgerChainPort]]

@@ -1,0 +1,283 @@
+"""Worker decisions against an in-memory chain and the real database: batching, recovery
+after a crash at each step, stuck transactions, backoff."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import asyncpg
+import pytest
+
+from betfuz_common.money import to_kobo
+from ledger.bet_encoding import bet_hash
+from ledger.ports import Recording
+from ledger.worker import TICK_LOCK_KEY, Worker, WorkerConfig
+from services.ledger.tests.integration.fake_chain import FakeChain, FakeTx
+from services.ledger.tests.integration.support import SETTLED, add_slips, big_wins, entries_by_slip
+
+START = datetime(2025, 2, 1, 9, 0, tzinfo=UTC)
+CONFIG = WorkerConfig(
+    network="polygon-amoy",
+    batch_size=3,
+    finality_timeout=0.05,
+    recheck_seconds=10,
+    retry_base_seconds=30,
+    retry_max_seconds=100,
+)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = START
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def fake() -> FakeChain:
+    return FakeChain()
+
+
+@pytest.fixture
+def worker(ledger_pool: asyncpg.Pool, fake: FakeChain, clock: Clock) -> Worker:
+    return Worker(ledger_pool, fake.factory(), CONFIG, clock=clock)
+
+
+async def statuses(pool: asyncpg.Pool) -> dict[str, str]:
+    return {sid: row["status"] for sid, row in (await entries_by_slip(pool)).items()}
+
+
+async def set_entries(pool: asyncpg.Pool, sql: str, *args: object) -> None:
+    async with pool.acquire() as conn:
+        await conn.execute(f"UPDATE ledger.ledger_entries SET {sql}", *args)  # noqa: S608
+
+
+async def test_sends_every_due_win_in_batches_of_the_configured_size_with_exact_kobo(
+    ledger_pool: asyncpg.Pool, worker: Worker, fake: FakeChain
+) -> None:
+    wins = big_wins(7)
+    await add_slips(ledger_pool, wins)
+
+    result = await worker.tick()
+
+    assert [len(batch) for batch in fake.sent_batches] == [3, 3, 1]
+    sent = {bet.bet_hash: bet.amount_kobo for batch in fake.sent_batches for bet in batch}
+    assert sent == {bet_hash(sid): to_kobo(win) for sid, _, win, _ in wins}
+    assert result.confirmed == 7
+    assert set((await statuses(ledger_pool)).values()) == {"confirmed"}
+
+
+async def test_the_bet_hash_is_the_sha256_of_the_utf8_bet_id_even_for_non_ascii_ids(
+    ledger_pool: asyncpg.Pool, worker: Worker
+) -> None:
+    odd_id = "bet_ñandú_😀"
+    await add_slips(ledger_pool, [(odd_id, "won", Decimal("1000000"), SETTLED)])
+
+    await worker.tick()
+
+    entry = (await entries_by_slip(ledger_pool))[odd_id]
+    assert entry["bet_hash"] == bet_hash(odd_id).hex()
+
+
+async def test_an_entry_already_on_chain_from_a_crashed_send_is_confirmed_without_a_send(
+    ledger_pool: asyncpg.Pool, worker: Worker, fake: FakeChain, clock: Clock
+) -> None:
+    [win] = big_wins(1)
+    await add_slips(ledger_pool, [win])
+    fake.send_error = RuntimeError("boom")
+    await worker.tick()  # claims the win; the send fails
+    fake.send_error = None
+    # What a crash between the send and the write leaves: marked as sending, no tx hash,
+    # the win on chain.
+    await set_entries(ledger_pool, "search_from_block = 90, status = 'pending'")
+    fake.records[bet_hash(win[0])] = Recording("0x" + "ab" * 32, 95, to_kobo(win[2]))
+    clock.advance(3600)
+
+    result = await worker.tick()
+
+    assert (result.sent, result.confirmed) == (0, 1)
+    entry = (await entries_by_slip(ledger_pool))[win[0]]
+    assert (entry["status"], entry["tx_hash"], entry["block_number"]) == (
+        "confirmed",
+        "0x" + "ab" * 32,
+        95,
+    )
+
+
+async def test_an_entry_marked_as_sending_but_not_on_chain_is_sent_again(
+    ledger_pool: asyncpg.Pool, worker: Worker, fake: FakeChain
+) -> None:
+    [win] = big_wins(1)
+    await add_slips(ledger_pool, [win])
+    fake.send_error = RuntimeError("the process died here")
+    await worker.tick()
+    fake.send_error = None
+    await set_entries(
+        ledger_pool, "search_from_block = 90, status = 'pending', next_attempt_at = $1", START
+    )
+
+    result = await worker.tick()
+
+    assert (result.sent, result.confirmed) == (1, 1)
+
+
+async def test_a_transaction_the_node_dropped_is_sent_again(
+    ledger_pool: asyncpg.Pool, worker: Worker, fake: FakeChain
+) -> None:
+    wins = big_wins(2)
+    await add_slips(ledger_pool, wins)
+    fake.mine_on_send = False
+    await worker.tick()  # sent, never mined, replaced: both wait as `submitted`
+    for tx in fake.txs.values():
+        tx.state = "dropped"  # e.g. evicted from the mempool
+    fake.mine_on_send = True
+    await set_entries(ledger_pool, "next_attempt_at = $1", START)
+
+    result = await worker.tick()
+
+    assert (result.sent, result.confirmed) == (2, 2)
+    assert len(fake.txs) == 3  # original, its replacement, the fresh send after the drop
+
+
+async def test_a_stuck_transaction_is_replaced_with_bumped_fees_and_confirmed_once_mined(
+    ledger_pool: asyncpg.Pool, worker: Worker, fake: FakeChain, clock: Clock
+) -> None:
+    wins = big_wins(3)
+    await add_slips(ledger_pool, wins)
+    fake.mine_on_send = False
+
+    first = await worker.tick()
+
+    [original, replacement] = list(fake.txs)
+    assert fake.replaced == [original]
+    assert (first.sent, first.waiting, first.confirmed) == (3, 3, 0)
+    entries = await entries_by_slip(ledger_pool)
+    for entry in entries.values():
+        assert entry["status"] == "submitted"
+        assert entry["tx_hash"] == replacement
+        assert list(entry["sent_tx_hashes"]) == [original, replacement]
+        assert entry["next_attempt_at"] == START + timedelta(seconds=CONFIG.recheck_seconds)
+
+    fake.mine(replacement)
+    clock.advance(CONFIG.recheck_seconds)
+    second = await worker.tick()
+
+    assert (second.sent, second.confirmed) == (0, 3)
+    assert {e["tx_hash"] for e in (await entries_by_slip(ledger_pool)).values()} == {replacement}
+
+
+async def test_a_recording_not_final_yet_waits_and_is_confirmed_when_it_is(
+    ledger_pool: asyncpg.Pool, worker: Worker, fake: FakeChain, clock: Clock
+) -> None:
+    wins = big_wins(2)
+    await add_slips(ledger_pool, wins)
+    fake.final = False
+
+    first = await worker.tick()
+
+    assert first.waiting == 2
+    assert set((await statuses(ledger_pool)).values()) == {"submitted"}
+    fake.final = True
+    clock.advance(CONFIG.recheck_seconds)
+    second = await worker.tick()
+    assert (second.sent, second.confirmed) == (0, 2)
+
+
+async def test_a_reverted_transaction_marks_the_batch_failed_and_the_retry_records_it(
+    ledger_pool: asyncpg.Pool, worker: Worker, fake: FakeChain, clock: Clock
+) -> None:
+    wins = big_wins(2)
+    await add_slips(ledger_pool, wins)
+    fake.revert_on_mine = True
+
+    first = await worker.tick()
+
+    assert first.failed == 2
+    entry = next(iter((await entries_by_slip(ledger_pool)).values()))
+    assert entry["status"] == "failed"
+    assert "reverted" in entry["error_message"]
+    fake.revert_on_mine = False
+    clock.advance(CONFIG.retry_base_seconds)
+    second = await worker.tick()
+    assert (second.sent, second.confirmed) == (2, 2)
+
+
+async def test_failures_back_off_exponentially_up_to_the_cap(
+    ledger_pool: asyncpg.Pool, worker: Worker, fake: FakeChain, clock: Clock
+) -> None:
+    [win] = big_wins(1)
+    await add_slips(ledger_pool, [win])
+    fake.send_error = ConnectionError("node unreachable")
+    delays = []
+    for _ in range(4):
+        await worker.tick()
+        entry = (await entries_by_slip(ledger_pool))[win[0]]
+        delays.append((entry["next_attempt_at"] - clock.now).total_seconds())
+        assert entry["status"] == "failed"
+        assert entry["error_message"] == "ConnectionError: node unreachable"
+        clock.now = entry["next_attempt_at"]
+
+    assert delays == [30, 60, 100, 100]
+    assert entry["attempts"] == 4
+
+
+async def test_entries_not_due_yet_are_left_alone(
+    ledger_pool: asyncpg.Pool, worker: Worker, fake: FakeChain
+) -> None:
+    wins = big_wins(2)
+    await add_slips(ledger_pool, wins)
+    fake.send_error = ConnectionError("down")
+    await worker.tick()
+    fake.send_error = None
+
+    result = await worker.tick()
+
+    assert (result.sent, result.confirmed) == (0, 0)
+    assert set((await statuses(ledger_pool)).values()) == {"failed"}
+
+
+async def test_a_tick_is_skipped_while_another_worker_holds_the_lock(
+    ledger_pool: asyncpg.Pool, worker: Worker, fake: FakeChain
+) -> None:
+    await add_slips(ledger_pool, big_wins(1))
+    async with ledger_pool.acquire() as other:
+        assert await other.fetchval("SELECT pg_try_advisory_lock($1)", TICK_LOCK_KEY)
+        try:
+            result = await worker.tick()
+        finally:
+            await other.execute("SELECT pg_advisory_unlock($1)", TICK_LOCK_KEY)
+
+    assert not result.ran
+    assert fake.txs == {}
+    assert await statuses(ledger_pool) == {}
+
+
+async def test_the_claim_scan_uses_the_partial_index_on_settled_wins(
+    ledger_pool: asyncpg.Pool,
+) -> None:
+    async with ledger_pool.acquire() as conn:
+        await conn.execute("SET enable_seqscan = off")  # a tiny table: force the planner's hand
+        rows = await conn.fetch(
+            """EXPLAIN SELECT bs.id FROM public.bet_slips bs
+               WHERE bs.status = 'won' AND bs.potential_win >= 1000000
+                 AND bs.settled_at IS NOT NULL
+                 AND NOT EXISTS (SELECT 1 FROM ledger.ledger_entries le
+                                 WHERE le.bet_slip_id = bs.id)"""
+        )
+        await conn.execute("RESET enable_seqscan")
+    plan = "\n".join(row[0] for row in rows)
+    assert "bet_slips_settled_wins_by_amount" in plan, plan
+
+
+UNUSED: Callable[..., object] | FakeTx | None = None

@@ -1,0 +1,157 @@
+"""The ledger as it runs: anvil, `python -m ledger deploy`, the service with its in-process
+worker, and `python -m ledger worker --once` run twice at the same moment."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import asyncpg
+import httpx
+import pytest
+
+from betfuz_testing.anvil import DEV_PRIVATE_KEYS, Anvil, run_anvil
+from betfuz_testing.database import create_database, drop_database
+from betfuz_testing.processes import REPO, running
+from betfuz_testing.tokens import TEST_JWT_SECRET, bearer
+from dev.platform import all_migrations
+from ledger.chain import connect
+
+pytestmark = [pytest.mark.e2e, pytest.mark.chain]
+COMPLIANCE = bearer("officer-e2e", ["compliance"])
+SOURCE_DIRS = (
+    "libs/common/src",
+    "libs/testing/src",
+    "services/topup/src",
+    "services/treasury/src",
+    "services/ledger/src",
+    ".",
+)
+
+
+@pytest.fixture(scope="module")
+def node() -> Iterator[Anvil]:
+    with run_anvil() as anvil:
+        yield anvil
+
+
+@pytest.fixture
+async def database(admin_database_url: str) -> AsyncIterator[str]:
+    url = await create_database(admin_database_url, all_migrations(), prefix="betfuz_ledger_e2e")
+    yield url
+    await drop_database(admin_database_url, url)
+
+
+def base_env(database: str, node: Anvil) -> dict[str, str]:
+    return {
+        "APP_ENV": "test",
+        "DATABASE_URL": database,
+        "JWT_SECRET": TEST_JWT_SECRET,
+        "POLYGON_RPC_URL": node.rpc_url,
+        "LEDGER_PRIVATE_KEY": DEV_PRIVATE_KEYS[0],
+        "LEDGER_USE_FINALIZED_TAG": "false",  # automine: no block after the last transaction
+        "LEDGER_CONFIRMATIONS": "1",
+        "LEDGER_POLL_INTERVAL_SECONDS": "0.05",
+        "LOG_LEVEL": "WARNING",
+        # What the Makefile exports; pytest's own `pythonpath` does not reach child processes.
+        "PYTHONPATH": os.pathsep.join(str(REPO / p) for p in SOURCE_DIRS),
+    }
+
+
+def python_m(args: list[str], env: dict[str, str]) -> subprocess.Popen[str]:
+    return subprocess.Popen(  # noqa: S603 - our own interpreter and module
+        [sys.executable, "-m", *args],
+        env={**os.environ, **env},
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def deploy(env: dict[str, str]) -> dict[str, str]:
+    process = python_m(["ledger", "deploy", "--wait", "10"], env)
+    stdout, stderr = process.communicate(timeout=120)
+    assert process.returncode == 0, stderr
+    lines = dict(line.split("=", 1) for line in stdout.splitlines() if "=" in line)
+    assert lines["LEDGER_CONTRACT_ADDRESS"].startswith("0x")
+    assert lines["LEDGER_CHAIN_ID"] == "31337"
+    return lines
+
+
+async def add_big_wins(database: str, count: int) -> list[str]:
+    tag = uuid.uuid4().hex[:8]
+    ids = [f"bet_e2e_{tag}_{i}" for i in range(count)]
+    conn = await asyncpg.connect(database)
+    try:
+        await conn.execute("INSERT INTO public.users (id) VALUES ($1)", f"user_{tag}")
+        await conn.executemany(
+            """INSERT INTO public.bet_slips (id, user_id, status, potential_win, settled_at)
+               VALUES ($1, $2, 'won', $3, $4)""",
+            [(sid, f"user_{tag}", Decimal("2500000.00"), datetime.now(UTC)) for sid in ids],
+        )
+    finally:
+        await conn.close()
+    return ids
+
+
+async def total_recorded(env: dict[str, str]) -> int:
+    async with connect(
+        env["POLYGON_RPC_URL"], env["LEDGER_PRIVATE_KEY"], env["LEDGER_CONTRACT_ADDRESS"]
+    ) as chain:
+        return (await chain.get_stats()).total_bets
+
+
+async def test_the_service_records_new_big_wins_on_its_own_and_verifies_them(
+    database: str, node: Anvil
+) -> None:
+    env = base_env(database, node)
+    env |= deploy(env)
+    ids = await add_big_wins(database, 5)
+    env["LEDGER_INTERVAL_SECONDS"] = "0.2"
+
+    with running("ledger", env=env, health_path="/ledger/health") as base:
+        async with httpx.AsyncClient(base_url=base, headers=COMPLIANCE) as client:
+            statuses: set[str] = set()
+            for _ in range(300):  # the worker ticks every 0.2 s; a bound, not a timing check
+                page = (await client.get("/ledger/entries", params={"limit": "50"})).json()
+                statuses = {item["status"] for item in page["items"]}
+                if len(page["items"]) == 5 and statuses == {"confirmed"}:
+                    break
+                await asyncio.sleep(0.1)
+            assert statuses == {"confirmed"}
+            verdict = (await client.get(f"/ledger/verify/{ids[0]}")).json()
+            export = await client.get("/ledger/export.csv")
+
+    assert verdict["verified"] is True
+    assert (
+        verdict["network"] if "network" in verdict else verdict["database"]["network"] == ("anvil")
+    )
+    assert len(export.text.splitlines()) == 6
+    assert await total_recorded(env) == 5
+
+
+async def test_two_one_shot_workers_started_together_record_each_win_once(
+    database: str, node: Anvil
+) -> None:
+    env = base_env(database, node)
+    env |= deploy(env)
+    await add_big_wins(database, 40)
+
+    workers = [python_m(["ledger", "worker", "--once"], env) for _ in range(2)]
+    outcomes = [w.communicate(timeout=120) for w in workers]
+
+    assert [w.returncode for w in workers] == [0, 0], [err for _, err in outcomes]
+    assert await total_recorded(env) == 40
+    conn = await asyncpg.connect(database)
+    try:
+        rows = await conn.fetch("SELECT status, count(*) FROM ledger.ledger_entries GROUP BY 1")
+    finally:
+        await conn.close()
+    assert {row["status"]: row["count"] for row in rows} == {"confirmed": 40}
