@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -11,6 +11,7 @@ from typing import Any
 import asyncpg
 
 from betfuz_common.db import Conn
+from ledger import csv_export
 
 ENTRY_COLUMNS = """id, bet_slip_id, bet_hash, win_amount, network, status, tx_hash, block_number,
     sent_tx_hashes, search_from_block, attempts, next_attempt_at, error_message, created_at,
@@ -259,15 +260,13 @@ async def list_entries(
     return [Entry.from_record(row) for row in rows]
 
 
-async def stream_confirmed(
-    conn: Conn, filters: EntryFilter, *, prefetch: int
-) -> AsyncIterator[asyncpg.Record]:
-    """Confirmed entries oldest first through a server-side cursor (the caller holds a
-    transaction open): memory stays at `prefetch` rows however long the export is."""
+async def copy_confirmed_csv(
+    conn: Conn, filters: EntryFilter, write: Callable[[bytes], Coroutine[Any, Any, None]]
+) -> None:
+    """Confirmed entries oldest first as CSV, written by PostgreSQL's COPY into `write`."""
     args: list[Any] = []
     where = _where(EntryFilter(None, filters.created_from, filters.created_to), args)
-    query = f"""SELECT bet_slip_id, bet_hash, win_amount, tx_hash, block_number, created_at
+    query = f"""SELECT {csv_export.COLUMNS}
                 FROM ledger.ledger_entries WHERE status = 'confirmed' AND {where}
                 ORDER BY id"""  # noqa: S608 - clauses are ours, values are parameters
-    async for row in conn.cursor(query, *args, prefetch=prefetch):
-        yield row
+    await conn.copy_from_query(query, *args, output=write, format="csv", header=True)

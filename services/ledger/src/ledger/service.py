@@ -12,14 +12,12 @@ from betfuz_common.errors import not_found
 from betfuz_common.money import from_kobo, to_kobo
 from ledger import repository as repo
 from ledger.bet_encoding import bet_hash
-from ledger.csv_export import csv_chunks
+from ledger.csv_export import CHUNK_BYTES, ChunkPipe
 from ledger.cursor import encode_cursor
 from ledger.ports import ChainFactory
 from ledger.presenters import entry_json, naira_number
 from ledger.repository import Entry, EntryFilter
 from ledger.schemas import PageQuery
-
-EXPORT_ROWS_PER_CHUNK = 500
 
 
 async def list_entries(pool: asyncpg.Pool, query: PageQuery) -> dict[str, Any]:
@@ -48,18 +46,20 @@ async def _entry_or_404(pool: asyncpg.Pool, bet_slip_id: str) -> Entry:
     return entry
 
 
-async def export_csv(
-    pool: asyncpg.Pool, filters: EntryFilter, *, rows_per_chunk: int = EXPORT_ROWS_PER_CHUNK
+def export_csv(
+    pool: asyncpg.Pool, filters: EntryFilter, *, chunk_bytes: int = CHUNK_BYTES
 ) -> AsyncIterator[bytes]:
-    """Confirmed entries as CSV chunks, read through a server-side cursor.
+    """Confirmed entries as CSV, in chunks of about `chunk_bytes`, never the whole file at once.
 
-    The connection and its transaction live as long as the stream: closing the iterator (the
-    client went away) rolls back and returns the connection.
+    The connection lives as long as the stream: closing the iterator (the client went away)
+    cancels the COPY and returns the connection.
     """
-    async with pool.acquire() as conn, conn.transaction(readonly=True):
-        rows = repo.stream_confirmed(conn, filters, prefetch=rows_per_chunk)
-        async for chunk in csv_chunks(rows, rows_per_chunk=rows_per_chunk):
-            yield chunk
+
+    async def produce(pipe: ChunkPipe) -> None:
+        async with pool.acquire() as conn:
+            await repo.copy_confirmed_csv(conn, filters, pipe.write)
+
+    return ChunkPipe(chunk_bytes).stream(produce)
 
 
 async def verify(pool: asyncpg.Pool, open_chain: ChainFactory, bet_slip_id: str) -> dict[str, Any]:

@@ -229,7 +229,7 @@ async def test_the_export_filters_by_creation_date(
     assert [row.split(",")[0] for row in rows] == ["bet_new"]
 
 
-async def test_the_export_streams_in_chunks_through_a_cursor_rather_than_all_at_once(
+async def test_the_export_streams_in_bounded_chunks_rather_than_all_at_once(
     ledger_pool: asyncpg.Pool, app: Starlette
 ) -> None:
     async with ledger_pool.acquire() as conn:
@@ -238,7 +238,7 @@ async def test_the_export_streams_in_chunks_through_a_cursor_rather_than_all_at_
                    tx_hash, block_number, confirmed_at)
                SELECT 'bet_bulk_' || g, encode(sha256(('bet_bulk_' || g)::bytea), 'hex'),
                       1000000, 'confirmed', '0x' || repeat('a', 64), g, now()
-               FROM generate_series(1, 2600) AS g"""
+               FROM generate_series(1, 10000) AS g"""
         )
     scope = {
         "type": "http",
@@ -278,10 +278,12 @@ async def test_the_export_streams_in_chunks_through_a_cursor_rather_than_all_at_
     await app(scope, receive, send)
 
     bodies = [m for m in sent if m["type"] == "http.response.body" and m.get("body")]
-    # 2,600 rows at 500 a chunk: the header, then six pieces sent as they were read.
-    assert len(bodies) == 7
-    assert max(len(m["body"]) for m in bodies) < 500 * 200
-    assert b"".join(m["body"] for m in bodies).count(b"\n") == 2601
+    total = sum(len(m["body"]) for m in bodies)
+    # About 1.8 MB of CSV leaves in many pieces, each sent as COPY produced it; no piece is more
+    # than a small fraction of the whole, so the file is never held in memory at once.
+    assert len(bodies) >= 5
+    assert max(len(m["body"]) for m in bodies) < total / 4
+    assert b"".join(m["body"] for m in bodies).count(b"\n") == 10_001
 
 
 # ---------------------------------------------------------------- verify (real chain)

@@ -1,70 +1,73 @@
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from datetime import UTC, datetime
-from decimal import Decimal
-from typing import Any
+import asyncio
 
 import pytest
 
-from ledger.csv_export import HEADER, csv_chunks, csv_row, neutralise
+from ledger.csv_export import COLUMNS, FORMULA_TRIGGERS, HEADER, ChunkPipe
 
 
-@pytest.mark.parametrize(
-    ("cell", "expected"),
-    [
-        ('=HYPERLINK("http://evil")', '\'=HYPERLINK("http://evil")'),
-        ("+1+1", "'+1+1"),
-        ("-2+3", "'-2+3"),
-        ("@SUM(A1)", "'@SUM(A1)"),
-        ("\tcmd", "'\tcmd"),
-        ("\rcmd", "'\rcmd"),
-        ("bet_abc123", "bet_abc123"),
-        ("0xabc", "0xabc"),
-        ("", ""),
-    ],
-)
-def test_cells_a_spreadsheet_would_run_get_a_leading_apostrophe(cell: str, expected: str) -> None:
-    assert neutralise(cell) == expected
+def test_the_export_selects_the_spec_columns_in_order() -> None:
+    assert HEADER == ("betSlipId", "betHash", "winAmount", "txHash", "blockNumber", "timestamp")
+    positions = [COLUMNS.index(f'AS "{name}"') for name in HEADER]
+    assert positions == sorted(positions)
 
 
-def row(slip_id: str, amount: str, block: int | None = 12345678) -> dict[str, Any]:
-    return {
-        "bet_slip_id": slip_id,
-        "bet_hash": "7f" * 32,
-        "win_amount": Decimal(amount),
-        "tx_hash": "0x" + "12" * 32,
-        "block_number": block,
-        "created_at": datetime(2025, 1, 15, 15, 30, tzinfo=UTC),
-    }
+@pytest.mark.parametrize("trigger", FORMULA_TRIGGERS)
+def test_every_formula_trigger_is_neutralised_in_every_column(trigger: str) -> None:
+    assert COLUMNS.count("THEN '''' ||") == len(HEADER)
+    assert trigger in ("=", "+", "-", "@", "\t", "\r")
 
 
-def test_a_row_has_the_spec_columns_with_whole_naira_as_integers_and_utc_z_times() -> None:
-    assert csv_row(row("bet_abc123", "5000000.00")) == [
-        "bet_abc123",
-        "7f" * 32,
-        "5000000",
-        "0x" + "12" * 32,
-        "12345678",
-        "2025-01-15T15:30:00Z",
-    ]
-    assert csv_row(row("bet_x", "1000000.50"))[2] == "1000000.50"
+async def test_small_writes_are_coalesced_into_chunks_of_the_configured_size() -> None:
+    async def produce(pipe: ChunkPipe) -> None:
+        for _ in range(100):
+            await pipe.write(b"x" * 10)
+
+    chunks = [c async for c in ChunkPipe(chunk_bytes=256).stream(produce)]
+
+    assert b"".join(chunks) == b"x" * 1000
+    assert [len(c) for c in chunks] == [260, 260, 260, 220]
 
 
-async def rows_of(items: list[dict[str, Any]]) -> AsyncIterator[dict[str, Any]]:
-    for item in items:
-        yield item
+async def test_a_failed_producer_fails_the_stream_instead_of_ending_it_quietly() -> None:
+    async def produce(pipe: ChunkPipe) -> None:
+        await pipe.write(b"header\n")
+        raise ConnectionError("copy broke")
+
+    with pytest.raises(ConnectionError):
+        _ = [c async for c in ChunkPipe(chunk_bytes=4).stream(produce)]
 
 
-async def test_the_export_is_yielded_in_chunks_of_rows_never_as_one_piece() -> None:
-    items = [row(f"bet_{i}", "1000000") for i in range(25)]
+async def test_a_reader_that_stops_early_cancels_the_producer() -> None:
+    cancelled = asyncio.Event()
 
-    chunks = [c async for c in csv_chunks(rows_of(items), rows_per_chunk=10)]
+    async def produce(pipe: ChunkPipe) -> None:
+        try:
+            while True:
+                await pipe.write(b"row\n")
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
 
-    assert chunks[0] == (",".join(HEADER) + "\n").encode()
-    assert [c.count(b"\n") for c in chunks[1:]] == [10, 10, 5]
+    stream = ChunkPipe(chunk_bytes=8, queued_chunks=1).stream(produce)
+    assert await anext(stream)
+    await stream.aclose()  # type: ignore[attr-defined]
+    assert cancelled.is_set()
 
 
-async def test_a_cell_with_a_comma_or_quote_is_quoted_by_the_csv_rules() -> None:
-    chunks = [c async for c in csv_chunks(rows_of([row('bet,"x"', "1000000")]), rows_per_chunk=5)]
-    assert chunks[1].startswith(b'"bet,""x""",')
+async def test_a_slow_reader_holds_the_producer_back_so_memory_stays_bounded() -> None:
+    written = 0
+
+    async def produce(pipe: ChunkPipe) -> None:
+        nonlocal written
+        for _ in range(1000):
+            await pipe.write(b"y" * 8)
+            written += 8
+
+    stream = ChunkPipe(chunk_bytes=8, queued_chunks=2).stream(produce)
+    await anext(stream)
+    await asyncio.sleep(0.05)
+    # One chunk taken, two queued, one being written: the rest waits for the reader.
+    assert written <= 8 * 4
+    await stream.aclose()  # type: ignore[attr-defined]
