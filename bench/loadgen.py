@@ -15,11 +15,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import resource
 import sys
 import time
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+
+RAMP_SECONDS = 0.02
 
 
 @dataclass(frozen=True)
@@ -91,6 +94,9 @@ class Results:
             "p90_ms": pct(0.90),
             "p99_ms": pct(0.99),
             "max_ms": pct(1.0),
+            # This process's own CPU: near `seconds` would mean the client, not the server,
+            # set the pace.
+            "client_cpu_s": round(sum(resource.getrusage(resource.RUSAGE_SELF)[:2]), 2),
         }
 
 
@@ -114,7 +120,11 @@ async def closed_loop(
 ) -> float:
     deadline = time.perf_counter() + duration
 
-    async def worker() -> None:
+    async def worker(index: int) -> None:
+        # Connections open one after another, as a balancer's do, not as one burst: with
+        # several uvicorn workers sharing the listening socket, a burst is accepted whole by
+        # whichever worker wakes first and the others sit idle for the entire run.
+        await asyncio.sleep(index * RAMP_SECONDS)
         reader, writer = await asyncio.open_connection(host, port)
         try:
             while time.perf_counter() < deadline:
@@ -136,7 +146,7 @@ async def closed_loop(
             writer.close()
 
     started = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(connections)))
+    await asyncio.gather(*(worker(index) for index in range(connections)))
     return time.perf_counter() - started
 
 

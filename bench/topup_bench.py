@@ -12,13 +12,16 @@ from typing import Any
 from bench.harness import execute, load, pgbench, write_requests
 from betfuz_common.auth import issue_token
 from betfuz_testing.processes import free_port, running
+from topup.repository import COLUMNS
 
 USERS = 1000
 JWT_SECRET = "bench-jwt-secret-0123456789abcdef0123456789"
 SELCOM_KEY, SELCOM_SECRET = "bench-selcom-key", "bench-selcom-secret"
 
 # The endpoint's two transactions (service.purchase), statement for statement, so pgbench
-# measures what the database alone can do for one purchase: the ceiling.
+# measures what the database alone can do for one purchase: the ceiling. Keep in step with
+# betfuz_common.idempotency (begin, finish) and topup.repository (debit_and_insert_topup,
+# complete_pending); the RETURNING lists are the ones the code reads.
 PGBENCH_SCRIPT = """
 \\set uid random(1, {users})
 \\set n random(1, 9000000000000000000)
@@ -26,25 +29,37 @@ BEGIN;
 INSERT INTO topup.idempotency_keys AS k (scope, key, request_hash, locked_until, expires_at)
   VALUES ('bench-' || :uid, 'pgb-' || :n, repeat('a', 64), now() + interval '60 seconds',
           now() + interval '24 hours')
-  ON CONFLICT (scope, key) DO UPDATE SET state = 'in_flight' WHERE k.expires_at < now()
-  RETURNING true;
-SELECT id FROM topup.topup_transactions
-  WHERE user_id = 'bench-' || :uid AND idempotency_key = 'pgb-' || :n
-    AND created_at > now() - interval '24 hours' ORDER BY created_at DESC LIMIT 1;
-UPDATE public.users SET balance = balance - 100, updated_at = now()
-  WHERE id = 'bench-' || :uid AND balance >= 100;
+  ON CONFLICT (scope, key) DO UPDATE
+     SET request_hash = EXCLUDED.request_hash, state = 'in_flight',
+         response_status = NULL, response_body = NULL,
+         locked_until = EXCLUDED.locked_until, created_at = now(),
+         expires_at = EXCLUDED.expires_at
+   WHERE k.expires_at < now()
+      OR (k.state = 'in_flight' AND k.locked_until < now() AND k.request_hash = repeat('a', 64))
+  RETURNING (k.xmax <> 0) AS resumed;
+WITH debit AS (
+    UPDATE public.users SET balance = balance - 100, updated_at = now()
+     WHERE id = 'bench-' || :uid AND balance >= 100
+    RETURNING id
+)
 INSERT INTO topup.topup_transactions
-  (id, user_id, phone, carrier, amount, type, status, reference, idempotency_key, next_check_at)
-  VALUES ('top_pgb' || :n, 'bench-' || :uid, '+2348030000001', 'mtn', 100, 'airtime', 'pending',
-          'TOPPGB' || :n, 'pgb-' || :n, now() + interval '180 seconds');
+    (id, user_id, phone, carrier, amount, type, reference, idempotency_key, next_check_at)
+SELECT 'top_pgb' || :n, debit.id, '+2348030000001', 'mtn', 100, 'airtime', 'TOPPGB' || :n,
+       'pgb-' || :n, now() + make_interval(secs => 180)
+  FROM debit
+RETURNING {columns};
 COMMIT;
 BEGIN;
-UPDATE topup.topup_transactions SET status = 'completed', completed_at = now(),
-    external_reference = 'SEL' || :n, submitted_at = now()
-  WHERE reference = 'TOPPGB' || :n AND status = 'pending' RETURNING id;
-SELECT id, status FROM topup.topup_transactions WHERE reference = 'TOPPGB' || :n;
-UPDATE topup.idempotency_keys SET state = 'done', response_status = 201, response_body = '\\x7b7d'
-  WHERE scope = 'bench-' || :uid AND key = 'pgb-' || :n;
+UPDATE topup.topup_transactions
+   SET status = 'completed', completed_at = now(), updated_at = now(),
+       submitted_at = COALESCE(submitted_at, now()),
+       external_reference = COALESCE('SELCOM-' || :n, external_reference),
+       result_code = COALESCE('000', result_code)
+ WHERE reference = 'TOPPGB' || :n AND status = 'pending'
+RETURNING {columns};
+UPDATE topup.idempotency_keys SET state = 'done', response_status = 201,
+       response_body = convert_to(repeat('x', 400), 'UTF8')
+ WHERE scope = 'bench-' || :uid AND key = 'pgb-' || :n;
 COMMIT;
 """
 
@@ -124,7 +139,10 @@ def run(database_url: str, *, seconds: int, connections: int, logs: Path) -> dic
         for path in (warm, sustained_file, paced_file):
             path.unlink()
     ceiling = pgbench(
-        database_url, PGBENCH_SCRIPT.format(users=USERS), clients=connections, seconds=seconds
+        database_url,
+        PGBENCH_SCRIPT.format(users=USERS, columns=COLUMNS),
+        clients=connections,
+        seconds=seconds,
     )
     return {
         "endpoint": "POST /topup",

@@ -6,6 +6,7 @@ import logging
 import re
 import sys
 from collections.abc import Mapping, MutableMapping
+from functools import lru_cache
 from typing import Any
 
 import structlog
@@ -25,9 +26,23 @@ _SENSITIVE_VALUE = (
     (re.compile(r"(?<![\d.])\d{11}(?![\d.])"), "*" * 11),
     (re.compile(r"(://[^:/@\s]+:)[^@\s]+@"), r"\1" + REDACTED + "@"),
 )
+# One scan that every string matching any pattern above also matches (a superset: a scheme
+# word before whitespace, "eyJ", eleven digits in a row, "://"). Most log values match none of
+# it, so they skip the four substitutions; the rest go through all of them as before.
+_MAYBE_SENSITIVE = re.compile(r"(?i:bearer|selcom|basic)\s|eyJ|\d{11}|://")
+# Values that can hold no secret: nothing to scan.
+_PLAIN = (int, float, bool, type(None))
+
+
+@lru_cache(maxsize=1024)
+def _sensitive_key(key: str) -> bool:
+    # Log keys come from the code, a small fixed set; the answer for each is computed once.
+    return _SENSITIVE_KEY.search(key) is not None
 
 
 def redact_value(value: str) -> str:
+    if _MAYBE_SENSITIVE.search(value) is None:
+        return value
     for pattern, replacement in _SENSITIVE_VALUE:
         value = pattern.sub(replacement, value)
     return value
@@ -36,9 +51,11 @@ def redact_value(value: str) -> str:
 def _redact(obj: Any) -> Any:
     if isinstance(obj, str):
         return redact_value(obj)
+    if isinstance(obj, _PLAIN):
+        return obj
     if isinstance(obj, Mapping):
         return {
-            key: REDACTED if _SENSITIVE_KEY.search(str(key)) else _redact(value)
+            key: REDACTED if _sensitive_key(str(key)) else _redact(value)
             for key, value in obj.items()
         }
     if isinstance(obj, list | tuple):
@@ -50,11 +67,11 @@ def redact_processor(
     _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
 ) -> MutableMapping[str, Any]:
     """structlog processor: sensitive keys are replaced, sensitive values masked anywhere."""
-    for key in list(event_dict):
-        if _SENSITIVE_KEY.search(key):
+    for key, value in event_dict.items():
+        if _sensitive_key(key):
             event_dict[key] = REDACTED
-        else:
-            event_dict[key] = _redact(event_dict[key])
+        elif not isinstance(value, _PLAIN):
+            event_dict[key] = _redact(value)
     return event_dict
 
 
@@ -92,6 +109,11 @@ def configure_logging(level: str = "INFO") -> None:
     root.setLevel(numeric)
     # Our access middleware writes one line per request; uvicorn's own would duplicate it.
     logging.getLogger("uvicorn.access").disabled = True
+    # httpx logs every request at INFO ("HTTP Request: POST ..."); each provider client already
+    # writes its own line with the outcome and the duration, so that one is a costly duplicate.
+    # Warnings and errors still come through.
+    for name in ("httpx", "httpcore"):
+        logging.getLogger(name).setLevel(max(numeric, logging.WARNING))
 
 
 def get_logger(name: str) -> Any:

@@ -62,3 +62,35 @@ def test_configured_logs_are_json_lines_without_the_bvn(capsys: pytest.CaptureFi
     record = json.loads(line)
     assert record["request_id"] == "rid-1"
     assert "12345678901" not in line
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "authorization: BEARER abc.def",
+        "header was Selcom dGVzdA==",
+        "basic\tdXNlcjpwYXNz",
+        "token eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ1In0.sig",
+        "bvn=12345678901;",
+        "redis://user:hunter2@cache:6379/0",
+    ],
+)
+def test_every_masked_pattern_still_applies_after_the_quick_scan(text: str) -> None:
+    masked = redact_processor(None, "info", {"event": text, "nested": {"note": [text]}})
+    for secret in ("abc.def", "dGVzdA==", "dXNlcjpwYXNz", "eyJzdWIiOiJ1In0", "12345678901"):
+        assert secret not in masked["event"]
+        assert secret not in masked["nested"]["note"][0]
+    assert "hunter2" not in masked["event"]
+
+
+def test_numbers_and_plain_text_pass_through_unchanged() -> None:
+    event = {"event": "request", "status": 201, "duration_ms": 3.25, "ok": True, "x": None}
+    assert redact_processor(None, "info", dict(event)) == event
+
+
+@pytest.mark.usefixtures("configured_logging")
+def test_httpx_request_lines_are_dropped_but_its_warnings_kept() -> None:
+    for name in ("httpx", "httpcore"):
+        logger = logging.getLogger(name)
+        assert not logger.isEnabledFor(logging.INFO)
+        assert logger.isEnabledFor(logging.WARNING)

@@ -19,17 +19,6 @@ COLUMNS = (
 )
 
 
-async def debit_wallet(conn: Conn, user_id: str, amount: Decimal) -> bool:
-    """Take `amount` only if the balance covers it; the row lock serialises concurrent debits."""
-    balance = await conn.fetchval(
-        "UPDATE public.users SET balance = balance - $2, updated_at = now() "
-        "WHERE id = $1 AND balance >= $2 RETURNING balance",
-        user_id,
-        amount,
-    )
-    return balance is not None
-
-
 async def credit_wallet(conn: Conn, user_id: str, amount: Decimal) -> None:
     updated = await conn.execute(
         "UPDATE public.users SET balance = balance + $2, updated_at = now() WHERE id = $1",
@@ -41,7 +30,7 @@ async def credit_wallet(conn: Conn, user_id: str, amount: Decimal) -> None:
         raise RuntimeError("wallet to refund does not exist")
 
 
-async def insert_topup(
+async def debit_and_insert_topup(
     conn: Conn,
     *,
     topup_id: str,
@@ -53,12 +42,24 @@ async def insert_topup(
     reference: str,
     idempotency_key: str,
     check_after_seconds: float,
-) -> asyncpg.Record:
-    row = await conn.fetchrow(
+) -> asyncpg.Record | None:
+    """Take `amount` from the wallet and record the pending topup, in one statement (one round
+    trip); None, with nothing changed, when the balance does not cover it.
+
+    The debit locks the user's row, so concurrent debits queue; the topup row is inserted only
+    from the row the debit returned, so one never happens without the other.
+    """
+    return await conn.fetchrow(
         f"""
+        WITH debit AS (
+            UPDATE public.users SET balance = balance - $5, updated_at = now()
+             WHERE id = $2 AND balance >= $5
+            RETURNING id
+        )
         INSERT INTO topup.topup_transactions
             (id, user_id, phone, carrier, amount, type, reference, idempotency_key, next_check_at)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, now() + make_interval(secs => $9))
+        SELECT $1, debit.id, $3, $4, $5, $6, $7, $8, now() + make_interval(secs => $9)
+          FROM debit
         RETURNING {COLUMNS}
         """,  # noqa: S608 - COLUMNS is a constant
         topup_id,
@@ -71,8 +72,6 @@ async def insert_topup(
         idempotency_key,
         check_after_seconds,
     )
-    assert row is not None
-    return row
 
 
 async def find_recent_by_idempotency_key(

@@ -82,9 +82,7 @@ class TopupService:
                 )
                 if earlier is not None:
                     return await self._answer(conn, user_id, key, earlier, replayed=True)
-            if not await repo.debit_wallet(conn, user_id, request.amount):
-                raise InsufficientFunds  # rolls back the key claim too: nothing is written
-            row = await repo.insert_topup(
+            row = await repo.debit_and_insert_topup(
                 conn,
                 topup_id=new_topup_id(),
                 user_id=user_id,
@@ -96,6 +94,8 @@ class TopupService:
                 idempotency_key=key,
                 check_after_seconds=self.check_after_seconds,
             )
+            if row is None:
+                raise InsufficientFunds  # rolls back the key claim too: nothing is written
         log.info("topup_created", topup_id=row["id"], reference=row["reference"])
         result = await self._submit(row)
         async with self.pool.acquire() as conn, conn.transaction():
@@ -134,8 +134,8 @@ class TopupService:
     ) -> asyncpg.Record | None:
         """Apply what Selcom said inside the caller's transaction; returns the row as it is now."""
         if result.outcome in ("success", "failed"):
-            await self.settle(conn, reference, result, source)
-            return await repo.get_by_reference(conn, reference)
+            _, row = await self._settle(conn, reference, result, source)
+            return row
         return await repo.note_provider_answer(conn, reference, result.result_code, result.message)
 
     async def settle(
@@ -146,6 +146,14 @@ class TopupService:
         The status change is `UPDATE ... WHERE status = 'pending'`: of two concurrent deliveries,
         the second waits for the first's row lock, then finds nothing pending and moves no money.
         """
+        settled, _ = await self._settle(conn, reference, result, source)
+        return settled
+
+    async def _settle(
+        self, conn: Conn, reference: str, result: ProviderResult, source: Source
+    ) -> tuple[Settled, asyncpg.Record | None]:
+        """`settle`, plus the row as it is afterwards (None for an unknown reference): the
+        UPDATE's RETURNING when it applied, else the row it read to tell what happened."""
         if result.outcome == "success":
             row = await repo.complete_pending(
                 conn, reference, result.external_reference, result.result_code
@@ -167,12 +175,12 @@ class TopupService:
         if row is not None:
             self.metrics.settlements.labels(source, wanted).inc()
             log.info("topup_settled", reference=reference, status=wanted, source=source)
-            return "applied"
+            return "applied", row
         current = await repo.get_by_reference(conn, reference)
         if current is None:
-            return "unknown_reference"
+            return "unknown_reference", None
         if current["status"] == wanted:
-            return "duplicate"
+            return "duplicate", current
         detail = {
             "recorded_status": current["status"],
             "reported_status": wanted,
@@ -187,7 +195,8 @@ class TopupService:
             topup_id=current["id"],
         )
         log.warning("topup_contradicting_status", reference=reference, **detail)
-        return "contradicting"
+        # flag_for_review changed the row (review_flag, metadata): read it as it is now.
+        return "contradicting", await repo.get_by_reference(conn, reference)
 
     async def handle_webhook(self, payload: Mapping[str, Any]) -> Settled:
         reference = str(payload["order_id"])
