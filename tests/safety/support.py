@@ -4,6 +4,10 @@ database, a Selcom whose outcomes the test controls, signed webhooks, and the mo
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import subprocess
+import sys
 import threading
 import uuid
 from collections import Counter
@@ -11,6 +15,7 @@ from collections.abc import AsyncIterator, Coroutine
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
+from pathlib import Path
 from typing import Any, TypeVar
 
 import asyncpg
@@ -21,6 +26,7 @@ from betfuz_common import jsonio
 from betfuz_common.db import create_pool
 from betfuz_common.settings import load_settings
 from betfuz_common.signatures import sign
+from betfuz_testing.processes import REPO, SOURCE_PATH, stop, wait_until_healthy
 from betfuz_testing.tokens import TEST_JWT_SECRET, bearer
 from sandboxes.selcom.behaviours import Behaviour, behaviour_for
 from sandboxes.wema.accounts import Bank
@@ -350,3 +356,43 @@ async def applied_twice(conn: asyncpg.Pool | asyncpg.Connection, user_ids: list[
         user_ids,
     )
     return value
+
+
+# --- a service process that can be killed ---------------------------------------------------
+
+
+class ServiceProcess:
+    """`python -m <module>` on a fixed port, like betfuz_testing.processes.running, but one the
+    test can SIGKILL mid-request and start again on the same port."""
+
+    def __init__(
+        self, module: str, env: dict[str, str], port: int, log_path: Path, health_path: str
+    ) -> None:
+        self.module, self.env, self.port = module, env, port
+        self.log_path, self.health_path = log_path, health_path
+        self.process: subprocess.Popen[bytes] | None = None
+        self.base_url = f"http://127.0.0.1:{port}"
+
+    def start(self) -> None:
+        env = {
+            **os.environ,
+            "PYTHONPATH": SOURCE_PATH,
+            **self.env,
+            "PORT": str(self.port),
+            "HOST": "127.0.0.1",
+        }
+        with self.log_path.open("ab") as sink:
+            self.process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+                [sys.executable, "-m", self.module], env=env, stdout=sink, stderr=sink, cwd=REPO
+            )
+        wait_until_healthy(self.base_url + self.health_path, self.process)
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown hook, no lifespan exit, requests cut mid-flight."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait()
+
+    def stop(self) -> None:
+        if self.process is not None:
+            stop(self.process)
