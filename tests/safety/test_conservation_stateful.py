@@ -1,0 +1,500 @@
+"""Random interleavings of purchases, provider outcomes, webhooks, deposits and reconciliation
+ticks against the real topup and treasury apps on PostgreSQL; conservation checked after EVERY
+step.
+
+The apps are the services' own `create_app` with their real lifespans, driven in-process over
+ASGI. Selcom is a fake whose outcomes follow sandboxes/selcom/behaviours.py number for number
+(success, definitive failure, in progress, ambiguous, timeout, lost request) and which decides
+in-progress orders only when the machine says so; Wema is the repository's sandbox app.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections import Counter
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, ClassVar
+
+import httpx
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    precondition,
+    rule,
+    run_state_machine_as_test,
+)
+
+from betfuz_common import jsonio
+from betfuz_testing.tokens import bearer
+from sandboxes.selcom.behaviours import behaviour_for
+from tests.safety import figures
+from tests.safety.support import (
+    LoopThread,
+    Services,
+    account_drift,
+    applied_twice,
+    ledger_of,
+    money_lost,
+    new_user,
+    open_account,
+    selcom_webhook,
+    services,
+    wema_deposit,
+)
+from topup.reconcile import ReconcileConfig, reconcile_once
+
+PHONES = [f"0803000000{n}" for n in range(1, 10)]  # one per sandbox behaviour
+AMOUNTS = [Decimal(v) for v in ("50", "100.50", "999.99", "5000", "20000", "50000")]
+INITIAL = [Decimal(v) for v in ("0", "5000", "60000", "200000")]
+DEPOSITS = [Decimal(v) for v in ("100", "2500.75", "50000")]
+# Every pending topup is due at once; the machine's "time passes" step makes it so.
+TICK = ReconcileConfig(interval_seconds=0, after_seconds=0, sla_seconds=300)
+FINAL = {"SUCCESS": "completed", "FAILED": "failed"}
+SETTINGS = settings(
+    max_examples=60,
+    stateful_step_count=40,
+    deadline=None,
+    derandomize=True,  # the same cases on every run and every machine: CI is reproducible
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+)
+
+
+@dataclass
+class Wallet:
+    user_id: str
+    initial: Decimal
+    account_number: str
+    deposits: Decimal = Decimal(0)
+
+
+@dataclass
+class Topup:
+    user_id: str
+    topup_id: str
+    reference: str
+    amount: Decimal
+    truth: str  # what Selcom will eventually say: completed | failed
+    signalled: bool  # the service has been told something definitive
+
+
+class MoneyMachine(RuleBasedStateMachine):
+    loop: ClassVar[LoopThread]
+    svc: ClassVar[Services]
+    stats: ClassVar[Counter[str]] = Counter()
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.wallets: list[Wallet] = []
+        self.topups: dict[str, Topup] = {}  # by reference
+        self.keys: dict[tuple[str, str], tuple[dict[str, Any], str]] = {}  # → (body, id)
+        self.deposit_refs: list[tuple[str, Decimal, str]] = []  # (account, amount, reference)
+
+    def run(self, coro: Any) -> Any:
+        return self.loop.run(coro)
+
+    # --- set-up ---------------------------------------------------------------------------
+
+    @initialize(first=st.sampled_from(INITIAL), second=st.sampled_from(INITIAL))
+    def open_wallets(self, first: Decimal, second: Decimal) -> None:
+        async def go() -> None:
+            for initial in (first, second):
+                user_id = await new_user(self.svc.pool, initial)
+                number = await open_account(self.svc, user_id)
+                self.wallets.append(Wallet(user_id, initial, number))
+
+        self.run(go())
+        self.stats["examples"] += 1
+
+    # --- helpers --------------------------------------------------------------------------
+
+    async def spendable(self, wallet: Wallet) -> Decimal:
+        """What the model says the wallet holds: initial + deposits − every topup not failed."""
+        rows = await self.svc.pool.fetch(
+            "SELECT reference, status FROM topup.topup_transactions WHERE user_id = $1",
+            wallet.user_id,
+        )
+        held = sum(
+            (self.topups[r["reference"]].amount for r in rows if r["status"] != "failed"),
+            Decimal(0),
+        )
+        return wallet.initial + wallet.deposits - held
+
+    async def post_topup(
+        self, wallet: Wallet, body: dict[str, Any], key: str | None
+    ) -> httpx.Response:
+        headers = {**bearer(wallet.user_id), "content-type": "application/json"}
+        if key is not None:
+            headers["Idempotency-Key"] = key
+        return await self.svc.topup.post("/topup", content=jsonio.dumps(body), headers=headers)
+
+    def remember(self, wallet: Wallet, phone: str, amount: Decimal, answer: dict[str, Any]) -> None:
+        behaviour = behaviour_for(phone)
+        definitive = not behaviour.timeout and behaviour.first_code in ("000", "051")
+        definitive = definitive and not behaviour.lost_once
+        topup = Topup(
+            wallet.user_id,
+            answer["transactionId"],
+            answer["reference"],
+            amount,
+            FINAL[behaviour.final],
+            signalled=definitive,
+        )
+        expected = topup.truth if definitive else "pending"
+        assert answer["status"] == expected, (phone, answer)
+        self.topups[topup.reference] = topup
+        self.stats["purchases_applied"] += 1
+        if behaviour.timeout:
+            self.stats["faults_timeout"] += 1
+        elif behaviour.lost_once:
+            self.stats["faults_lost_request"] += 1
+        elif behaviour.first_code in ("111", "927", "999"):
+            self.stats["faults_in_progress_or_ambiguous"] += 1
+
+    async def statuses(self) -> dict[str, str]:
+        rows = await self.svc.pool.fetch(
+            "SELECT reference, status FROM topup.topup_transactions WHERE user_id = ANY($1)",
+            [w.user_id for w in self.wallets],
+        )
+        return {r["reference"]: r["status"] for r in rows}
+
+    # --- purchases ------------------------------------------------------------------------
+
+    @rule(
+        who=st.integers(0, 1),
+        phone=st.sampled_from(PHONES),
+        amount=st.sampled_from(AMOUNTS),
+        explicit_key=st.booleans(),
+    )
+    def purchase(self, who: int, phone: str, amount: Decimal, explicit_key: bool) -> None:
+        wallet = self.wallets[who]
+        body = {"phone": phone, "carrier": "mtn", "amount": amount, "type": "airtime"}
+        key = uuid.uuid4().hex if explicit_key else None
+        name = key or f"derived:{phone}:{amount}"
+
+        async def go() -> None:
+            known = self.keys.get((wallet.user_id, name))
+            before = await self.spendable(wallet)
+            response = await self.post_topup(wallet, body, key)
+            self.stats["purchases_sent"] += 1
+            if known is not None:  # the same purchase inside 24 h: the original answer
+                assert response.status_code == 201, response.text
+                assert response.headers.get("idempotent-replayed") == "true"
+                assert response.json()["transactionId"] == known[1]
+                self.stats["duplicates_purchase_replayed"] += 1
+            elif before < amount:
+                assert response.status_code == 402, response.text
+                self.stats["purchases_insufficient_funds"] += 1
+            else:
+                assert response.status_code == 201, response.text
+                self.keys[(wallet.user_id, name)] = (body, response.json()["transactionId"])
+                self.remember(wallet, phone, amount, response.json())
+
+        self.run(go())
+
+    @precondition(lambda self: any(not name.startswith("derived:") for _, name in self.keys))
+    @rule(data=st.data())
+    def replay_key_with_another_body(self, data: st.DataObject) -> None:
+        explicit = [k for k in self.keys if not k[1].startswith("derived:")]
+        user_id, key = data.draw(st.sampled_from(explicit))
+        body, _ = self.keys[(user_id, key)]
+        changed = {**body, "amount": body["amount"] + 1}
+        wallet = next(w for w in self.wallets if w.user_id == user_id)
+
+        async def go() -> None:
+            response = await self.post_topup(wallet, changed, key)
+            assert response.status_code == 422, response.text  # DESIGN.md §6
+            self.stats["duplicates_key_reused_other_body"] += 1
+
+        self.run(go())
+
+    @rule(
+        who=st.integers(0, 1),
+        phone=st.sampled_from(PHONES),
+        amount=st.sampled_from(AMOUNTS),
+        copies=st.integers(2, 4),
+    )
+    def concurrent_double_submit(self, who: int, phone: str, amount: Decimal, copies: int) -> None:
+        wallet = self.wallets[who]
+        body = {"phone": phone, "carrier": "mtn", "amount": amount, "type": "airtime"}
+        key = uuid.uuid4().hex
+
+        async def go() -> None:
+            before = await self.spendable(wallet)
+            answers = await asyncio.gather(
+                *(self.post_topup(wallet, body, key) for _ in range(copies))
+            )
+            self.stats["purchases_sent"] += copies
+            self.stats["duplicates_concurrent_purchase"] += copies - 1
+            codes = sorted(a.status_code for a in answers)
+            if before < amount:
+                assert set(codes) == {402}, codes
+                return
+            assert set(codes) <= {201, 409}, [a.text for a in answers]
+            created = {a.json()["transactionId"] for a in answers if a.status_code == 201}
+            assert len(created) == 1, codes
+            first = next(a for a in answers if a.status_code == 201)
+            self.keys[(wallet.user_id, key)] = (body, first.json()["transactionId"])
+            self.remember(wallet, phone, amount, first.json())
+
+        self.run(go())
+
+    # --- Selcom ---------------------------------------------------------------------------
+
+    def undecided(self) -> list[str]:
+        return sorted(
+            r for r, t in self.svc.selcom.txns.items() if not t.final and r in self.topups
+        )
+
+    def decided(self) -> list[str]:
+        txns = self.svc.selcom.txns
+        return [r for r in self.topups if r in txns and txns[r].final]
+
+    @precondition(lambda self: bool(self.undecided()))
+    @rule(data=st.data())
+    def selcom_decides(self, data: st.DataObject) -> None:
+        self.svc.selcom.finish(data.draw(st.sampled_from(self.undecided())))
+
+    @precondition(lambda self: bool(self.decided()))
+    @rule(
+        data=st.data(),
+        copies=st.integers(1, 3),
+        stale=st.integers(0, 2),
+        concurrent=st.booleans(),
+    )
+    def selcom_webhooks(
+        self, data: st.DataObject, copies: int, stale: int, concurrent: bool
+    ) -> None:
+        """The final webhook, maybe several times, mixed with stale PENDING ones, in any order."""
+        reference = data.draw(st.sampled_from(self.decided()))
+        topup = self.topups[reference]
+        final = "SUCCESS" if topup.truth == "completed" else "FAILED"
+        order = data.draw(st.permutations([final] * copies + ["PENDING"] * stale))
+
+        async def go() -> None:
+            async def send(status: str) -> str:
+                body, headers = selcom_webhook(reference, status)
+                response = await self.svc.topup.post(
+                    "/topup/webhook", content=body, headers=headers
+                )
+                assert response.status_code == 200, response.text
+                outcome: str = response.json()["outcome"]
+                return outcome
+
+            if concurrent:
+                outcomes = list(await asyncio.gather(*(send(s) for s in order)))
+            else:
+                outcomes = [await send(s) for s in order]
+            allowed = {"applied", "duplicate", "noted"}
+            assert set(outcomes) <= allowed, outcomes
+            assert outcomes.count("applied") <= 1, outcomes
+            if topup.signalled:
+                assert "applied" not in outcomes, outcomes
+            topup.signalled = True
+            self.stats["webhooks_sent"] += len(order)
+            self.stats["duplicates_webhook"] += copies - 1
+            self.stats["faults_stale_or_out_of_order_webhook"] += stale
+
+        self.run(go())
+
+    @precondition(lambda self: bool(self.topups))
+    @rule(data=st.data())
+    def contradicting_webhook(self, data: st.DataObject) -> None:
+        """A webhook saying the opposite of what was settled moves no money."""
+
+        current: dict[str, str] = self.run(self.statuses())
+        settled = [r for r in self.topups if current.get(r, "pending") != "pending"]
+        if not settled:
+            return
+        reference = data.draw(st.sampled_from(settled))
+        opposite = "FAILED" if current[reference] == "completed" else "SUCCESS"
+
+        async def go() -> None:
+            body, headers = selcom_webhook(reference, opposite)
+            response = await self.svc.topup.post("/topup/webhook", content=body, headers=headers)
+            assert response.status_code == 200, response.text
+            assert response.json()["outcome"] == "contradicting"
+            self.stats["faults_contradicting_webhook"] += 1
+
+        self.run(go())
+
+    @rule(to_wema=st.booleans(), amount=st.sampled_from(DEPOSITS))
+    def stray_message(self, to_wema: bool, amount: Decimal) -> None:
+        """A webhook for a topup we never made, or a deposit to an account we do not have:
+        recorded for review, answered 200, nobody credited or debited."""
+
+        async def go() -> None:
+            if to_wema:
+                reference = f"WEMA-{uuid.uuid4().hex[:20]}"
+                body, headers = wema_deposit("0000000000", amount, reference)
+                response = await self.svc.treasury.post(
+                    "/treasury/webhook", content=body, headers=headers
+                )
+                assert response.status_code == 200, response.text
+                assert response.json()["status"] == "held_for_review"
+                self.stats["faults_unknown_account_deposit"] += 1
+                return
+            body, headers = selcom_webhook("TOP" + uuid.uuid4().hex[:16].upper(), "FAILED")
+            response = await self.svc.topup.post("/topup/webhook", content=body, headers=headers)
+            assert response.status_code == 200, response.text
+            assert response.json()["outcome"] == "unknown_reference"
+            self.stats["faults_unknown_reference_webhook"] += 1
+
+        self.run(go())
+
+    @rule(time_passes=st.booleans(), with_webhooks=st.integers(0, 2))
+    def reconciliation_tick(self, time_passes: bool, with_webhooks: int) -> None:
+        """One tick; when time has passed every pending topup is due. Webhooks for decided
+        topups may race the tick."""
+
+        async def go() -> None:
+            if time_passes:
+                await self.svc.pool.execute(
+                    "UPDATE topup.topup_transactions SET next_check_at = now() "
+                    "WHERE status = 'pending' AND user_id = ANY($1)",
+                    [w.user_id for w in self.wallets],
+                )
+            racing = self.decided()[:with_webhooks]
+            sends = []
+            for reference in racing:
+                topup = self.topups[reference]
+                body, headers = selcom_webhook(
+                    reference, "SUCCESS" if topup.truth == "completed" else "FAILED"
+                )
+                sends.append(self.svc.topup.post("/topup/webhook", content=body, headers=headers))
+            pending_before = {r for r, s in (await self.statuses()).items() if s == "pending"}
+            report, answers = await asyncio.gather(
+                reconcile_once(self.svc.topup_service, TICK), asyncio.gather(*sends)
+            )
+            assert report.ran
+            assert all(a.status_code == 200 for a in answers)
+            for reference in racing:
+                self.topups[reference].signalled = True
+            if time_passes:
+                for reference in pending_before:
+                    txn = self.svc.selcom.txns.get(reference)
+                    if txn is None or txn.final:  # lost (re-submitted) or decided: settled now
+                        self.topups[reference].signalled = True
+            self.stats["reconcile_ticks"] += 1
+            self.stats["reconcile_resubmits"] += report.resubmitted
+            self.stats["webhooks_sent"] += len(racing)
+
+        self.run(go())
+
+    # --- deposits -------------------------------------------------------------------------
+
+    @rule(
+        who=st.integers(0, 1),
+        amounts=st.lists(st.sampled_from(DEPOSITS), min_size=1, max_size=3),
+        copies=st.integers(1, 3),
+    )
+    def deposits(self, who: int, amounts: list[Decimal], copies: int) -> None:
+        """New deposits, each delivered `copies` times, all at once (order is the scheduler's)."""
+        wallet = self.wallets[who]
+        fresh = [(a, f"WEMA-{uuid.uuid4().hex[:20].upper()}") for a in amounts]
+
+        async def go() -> None:
+            sends = []
+            for amount, reference in fresh * copies:
+                body, headers = wema_deposit(wallet.account_number, amount, reference)
+                sends.append(
+                    self.svc.treasury.post("/treasury/webhook", content=body, headers=headers)
+                )
+            answers = await asyncio.gather(*sends)
+            assert all(a.status_code == 200 for a in answers), [a.text for a in answers]
+            by_reference = Counter(
+                (a.json()["transactionReference"], a.json()["status"]) for a in answers
+            )
+            for amount, reference in fresh:
+                assert by_reference[(reference, "credited")] == 1, by_reference
+                assert by_reference[(reference, "duplicate")] == copies - 1, by_reference
+                wallet.deposits += amount
+                self.deposit_refs.append((wallet.account_number, amount, reference))
+            self.stats["deposits_sent"] += len(sends)
+            self.stats["deposits_credited"] += len(fresh)
+            self.stats["duplicates_deposit"] += len(fresh) * (copies - 1)
+
+        self.run(go())
+
+    @precondition(lambda self: bool(self.deposit_refs))
+    @rule(data=st.data())
+    def deposit_redelivered_later(self, data: st.DataObject) -> None:
+        account, amount, reference = data.draw(st.sampled_from(self.deposit_refs))
+
+        async def go() -> None:
+            body, headers = wema_deposit(account, amount, reference)
+            response = await self.svc.treasury.post(
+                "/treasury/webhook", content=body, headers=headers
+            )
+            assert response.status_code == 200, response.text
+            assert response.json()["status"] == "duplicate"
+            self.stats["deposits_sent"] += 1
+            self.stats["duplicates_deposit"] += 1
+
+        self.run(go())
+
+    # --- after every step -----------------------------------------------------------------
+
+    @invariant()
+    def money_is_conserved(self) -> None:
+        if not self.wallets:
+            return
+
+        async def go() -> None:
+            user_ids = [w.user_id for w in self.wallets]
+            current = await self.statuses()
+            assert set(current) == {r for r, t in self.topups.items() if t.user_id in user_ids}
+            for reference, status in current.items():
+                topup = self.topups[reference]
+                # Never the opposite of what Selcom said; settled once Selcom's word arrived.
+                assert status in ("pending", topup.truth), (reference, status, topup)
+                if topup.signalled:
+                    assert status == topup.truth, (reference, status, topup)
+            lost = Decimal(0)
+            for wallet in self.wallets:
+                ledger = await ledger_of(self.svc.pool, wallet.user_id)
+                lost += money_lost(wallet.initial, ledger)
+                assert ledger.deposits == wallet.deposits, (ledger, wallet)
+                assert ledger.balance == await self.spendable(wallet), (ledger, wallet)
+                assert ledger.balance >= 0
+            lost += await account_drift(self.svc.pool, user_ids)
+            assert lost == 0, lost
+            assert await applied_twice(self.svc.pool, user_ids) == 0
+            self.stats["conservation_checks"] += 1
+
+        self.run(go())
+
+
+def test_money_is_conserved_after_every_step_of_random_purchases_webhooks_deposits_and_ticks(
+    safety_database_url: str,
+) -> None:
+    loop = LoopThread()
+    opened = services(safety_database_url)
+    svc = loop.run(opened.__aenter__())
+    MoneyMachine.loop, MoneyMachine.svc = loop, svc
+    MoneyMachine.stats = Counter()
+    try:
+        run_state_machine_as_test(MoneyMachine, settings=SETTINGS)
+    finally:
+        loop.run(opened.__aexit__(None, None, None))
+        loop.close()
+    stats = MoneyMachine.stats
+    figures.record(
+        "stateful_conservation",
+        {
+            "test": "tests/safety/test_conservation_stateful.py::"
+            "test_money_is_conserved_after_every_step_of_random_purchases_webhooks_deposits_and_ticks",
+            "max_examples": SETTINGS.max_examples,
+            "stateful_step_count": SETTINGS.stateful_step_count,
+            "selcom_calls": dict(svc.selcom.calls),
+            **dict(sorted(stats.items())),
+            "duplicates_sent": sum(v for k, v in stats.items() if k.startswith("duplicates_")),
+            "faults_injected": sum(v for k, v in stats.items() if k.startswith("faults_")),
+            "money_lost": "0",
+        },
+    )
