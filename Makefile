@@ -70,6 +70,10 @@ pytest: install db ## Unit, integration and end-to-end tests on real PostgreSQL
 bench: install db ## Benchmarks next to their ceilings (≤ 10 min, 127.0.0.1 only) → bench/results, docs/PERFORMANCE.md
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
+.PHONY: reliability
+reliability: install db ## Run the money-safety suite and publish its figures (docs/reliability-figures.json)
+	SAFETY_FIGURES_PATH=docs/reliability-figures.json $(BIN)/python -m pytest tests/safety -q
+
 .PHONY: fmt
 fmt: install ## Format and autofix
 	$(BIN)/ruff format .

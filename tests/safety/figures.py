@@ -1,7 +1,7 @@
 """Figures the suite measured, merged into one JSON file that docs/RELIABILITY.md quotes.
 
-Each test records its own section; `SAFETY_FIGURES_PATH` moves the file (CI may point it at an
-artifact directory instead of the repository).
+Each test records its own section into `.run/reliability-figures.json`, so a test run leaves the
+work tree clean; `make reliability` writes the published copy in docs/ (`SAFETY_FIGURES_PATH`).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[2]
-DEFAULT_PATH = REPO / "docs" / "reliability-figures.json"
+DEFAULT_PATH = REPO / ".run" / "reliability-figures.json"
 _LOCK = threading.Lock()
 
 
