@@ -8,7 +8,7 @@ import re
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -150,4 +150,50 @@ def machine() -> dict[str, Any]:
         "memory_gb": round(mem_kb / 1024 / 1024, 1),
         "python": sys.version.split()[0],
         "pgbench": pg.stdout.strip(),
+    }
+
+
+def endpoint_load(
+    api: str,
+    make_requests: Callable[[int], list[dict[str, Any]]],
+    *,
+    seconds: int,
+    connections: int,
+    per_second_cap: int,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Warm up, then the sustained rate (closed loop) and latency at half that rate (open loop)."""
+    warm = write_requests(make_requests(2000))
+    sustained_file = write_requests(make_requests(seconds * per_second_cap))
+    try:
+        load(api, warm, duration=3, connections=connections)
+        sustained = load(api, sustained_file, duration=seconds, connections=connections)
+    finally:
+        warm.unlink()
+        sustained_file.unlink()
+    half_rate = max(1.0, sustained["rps"] / 2)
+    paced_file = write_requests(make_requests(int(half_rate * seconds) + 10))
+    try:
+        paced = load(api, paced_file, duration=seconds, rate=half_rate)
+    finally:
+        paced_file.unlink()
+    return sustained, paced
+
+
+def http_section(
+    endpoint: str,
+    sustained: dict[str, Any],
+    paced: dict[str, Any],
+    ceilings: list[dict[str, Any]],
+    targets: dict[str, float],
+) -> dict[str, Any]:
+    """pgbench runs just before and just after the endpoint; their mean is the ceiling, so a
+    drift of the machine during the run weighs on both sides alike."""
+    tps = round(sum(c["tps"] for c in ceilings) / len(ceilings), 1)
+    return {
+        "endpoint": endpoint,
+        "sustained": sustained,
+        "at_half_rate": paced,
+        "pgbench": {"tps": tps, "runs": ceilings},
+        "ratio": round(sustained["rps"] / tps, 3),
+        "targets": targets,
     }

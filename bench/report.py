@@ -22,7 +22,8 @@ def _http_rows(name: str, section: dict[str, Any]) -> list[str]:
     return [
         f"| {name} sustained | {sustained['rps']} req/s (p50 {sustained['p50_ms']} ms, "
         f"p99 {sustained['p99_ms']} ms, errors {sustained['errors']}, statuses "
-        f"{sustained['statuses']}) | pgbench same SQL: {ceiling['tps']} tps | "
+        f"{sustained['statuses']}) | pgbench same SQL: {ceiling['tps']} tps (mean of "
+        f"{' and '.join(str(round(run['tps'])) for run in ceiling['runs'])}, before and after) | "
         f"ratio {section['ratio']} ≥ {targets['ratio']} | "
         f"{_ok(section['ratio'], targets['ratio'])} |",
         f"| {name} at half rate | {paced['rps']} req/s, p50 {paced['p50_ms']} ms, "

@@ -9,7 +9,7 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
-from bench.harness import execute, load, pgbench, write_requests
+from bench.harness import endpoint_load, execute, http_section, pgbench
 from betfuz_common.auth import issue_token
 from betfuz_testing.processes import free_port, running
 from topup.repository import COLUMNS
@@ -95,7 +95,16 @@ async def seed_users(database_url: str) -> None:
 
 
 def run(database_url: str, *, seconds: int, connections: int, logs: Path) -> dict[str, Any]:
+    def ceiling() -> dict[str, Any]:
+        return pgbench(
+            database_url,
+            PGBENCH_SCRIPT.format(users=USERS, columns=COLUMNS),
+            clients=connections,
+            seconds=seconds,
+        )
+
     asyncio.run(seed_users(database_url))
+    before = ceiling()
     api_port, sandbox_port = free_port(), free_port()
     common = {"SELCOM_API_KEY": SELCOM_KEY, "SELCOM_API_SECRET": SELCOM_SECRET}
     with ExitStack() as stack:
@@ -129,26 +138,10 @@ def run(database_url: str, *, seconds: int, connections: int, logs: Path) -> dic
                 log_path=logs / "bench-topup.log",
             )
         )
-        warm = write_requests(purchases(2000))
-        load(api, warm, duration=3, connections=connections)
-        sustained_file = write_requests(purchases(seconds * 3000))
-        sustained = load(api, sustained_file, duration=seconds, connections=connections)
-        half_rate = max(1.0, sustained["rps"] / 2)
-        paced_file = write_requests(purchases(int(half_rate * seconds) + 10))
-        paced = load(api, paced_file, duration=seconds, rate=half_rate)
-        for path in (warm, sustained_file, paced_file):
-            path.unlink()
-    ceiling = pgbench(
-        database_url,
-        PGBENCH_SCRIPT.format(users=USERS, columns=COLUMNS),
-        clients=connections,
-        seconds=seconds,
+        sustained, paced = endpoint_load(
+            api, purchases, seconds=seconds, connections=connections, per_second_cap=3000
+        )
+    after = ceiling()
+    return http_section(
+        "POST /topup", sustained, paced, [before, after], {"ratio": 0.25, "p99_ms_at_half_rate": 50}
     )
-    return {
-        "endpoint": "POST /topup",
-        "sustained": sustained,
-        "at_half_rate": paced,
-        "pgbench": ceiling,
-        "ratio": round(sustained["rps"] / ceiling["tps"], 3),
-        "targets": {"ratio": 0.25, "p99_ms_at_half_rate": 50},
-    }

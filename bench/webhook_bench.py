@@ -9,7 +9,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from bench.harness import execute, load, pgbench, write_requests
+from bench.harness import endpoint_load, execute, http_section, pgbench
 from betfuz_common.signatures import sign
 from betfuz_testing.processes import running
 
@@ -93,7 +93,16 @@ def deposits(count: int) -> list[dict[str, Any]]:
 
 
 def run(database_url: str, *, seconds: int, connections: int, logs: Path) -> dict[str, Any]:
+    def ceiling() -> dict[str, Any]:
+        return pgbench(
+            database_url,
+            PGBENCH_SCRIPT.format(accounts=ACCOUNTS),
+            clients=connections,
+            seconds=seconds,
+        )
+
     asyncio.run(seed_accounts(database_url))
+    before = ceiling()
     env = {
         "APP_ENV": "test",
         "DATABASE_URL": database_url,
@@ -105,23 +114,14 @@ def run(database_url: str, *, seconds: int, connections: int, logs: Path) -> dic
         "WEB_CONCURRENCY": "2",  # one worker per core of this 2-core machine
     }
     with running("treasury", env=env, log_path=logs / "bench-treasury.log") as api:
-        warm = write_requests(deposits(2000))
-        load(api, warm, duration=3, connections=connections)
-        sustained_file = write_requests(deposits(seconds * 4000))
-        sustained = load(api, sustained_file, duration=seconds, connections=connections)
-        half_rate = max(1.0, sustained["rps"] / 2)
-        paced_file = write_requests(deposits(int(half_rate * seconds) + 10))
-        paced = load(api, paced_file, duration=seconds, rate=half_rate)
-        for path in (warm, sustained_file, paced_file):
-            path.unlink()
-    ceiling = pgbench(
-        database_url, PGBENCH_SCRIPT.format(accounts=ACCOUNTS), clients=connections, seconds=seconds
+        sustained, paced = endpoint_load(
+            api, deposits, seconds=seconds, connections=connections, per_second_cap=4000
+        )
+    after = ceiling()
+    return http_section(
+        "POST /treasury/webhook",
+        sustained,
+        paced,
+        [before, after],
+        {"ratio": 0.35, "p99_ms_at_half_rate": 50},
     )
-    return {
-        "endpoint": "POST /treasury/webhook",
-        "sustained": sustained,
-        "at_half_rate": paced,
-        "pgbench": ceiling,
-        "ratio": round(sustained["rps"] / ceiling["tps"], 3),
-        "targets": {"ratio": 0.35, "p99_ms_at_half_rate": 50},
-    }

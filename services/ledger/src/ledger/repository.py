@@ -59,11 +59,9 @@ class EntryFilter:
 
 
 async def try_tick_lock(conn: Conn, key: int) -> bool:
-    return bool(await conn.fetchval("SELECT pg_try_advisory_lock($1)", key))
-
-
-async def release_tick_lock(conn: Conn, key: int) -> None:
-    await conn.execute("SELECT pg_advisory_unlock($1)", key)
+    """Transaction-scoped (the caller holds a transaction open for the tick): it ends with that
+    transaction or with the session, so no pooled connection ever carries it afterwards."""
+    return bool(await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", key))
 
 
 async def claim_qualifying_slips(

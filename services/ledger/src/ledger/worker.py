@@ -126,16 +126,13 @@ class Worker:
             await asyncio.sleep(interval_seconds)
 
     async def tick(self) -> TickResult:
-        # A dedicated connection holds the lock: if this process dies, the session ends and
-        # the lock goes with it.
-        async with self._pool.acquire() as lock_conn:
+        # A dedicated connection holds the lock in a transaction of its own for the whole tick
+        # (the work runs on other connections): if this process dies, the lock goes with it.
+        async with self._pool.acquire() as lock_conn, lock_conn.transaction():
             if not await repo.try_tick_lock(lock_conn, TICK_LOCK_KEY):
                 log.info("ledger_tick_skipped", reason="another worker holds the tick")
                 return TickResult(ran=False)
-            try:
-                result = await self._tick()
-            finally:
-                await repo.release_tick_lock(lock_conn, TICK_LOCK_KEY)
+            result = await self._tick()
         log.info(
             "ledger_tick_done",
             claimed=result.claimed,

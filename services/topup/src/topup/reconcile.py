@@ -61,14 +61,14 @@ class TickReport:
 
 async def reconcile_once(service: TopupService, config: ReconcileConfig) -> TickReport:
     """One tick; a replica that finds the lock taken does nothing this time."""
-    async with service.pool.acquire() as lock_conn:
-        if not await lock_conn.fetchval("SELECT pg_try_advisory_lock($1)", LOCK_KEY):
+    # The lock is transaction-scoped on a connection of its own: it ends with the tick (or with
+    # the session if the process dies), so no pooled connection ever carries it afterwards.
+    async with service.pool.acquire() as lock_conn, lock_conn.transaction():
+        if not await lock_conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", LOCK_KEY):
             service.metrics.reconcile_runs.labels("skipped").inc()
             return TickReport(ran=False)
-        try:
-            report = await _tick(service, config, lock_conn)
-        finally:
-            await lock_conn.execute("SELECT pg_advisory_unlock($1)", LOCK_KEY)
+        async with service.pool.acquire() as conn:
+            report = await _tick(service, config, conn)
     service.metrics.reconcile_runs.labels("ran").inc()
     if report.checked or report.flagged:
         log.info("reconcile_tick", **_fields(report))
