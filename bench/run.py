@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import csv_bench, ledger_gas, report, topup_bench, webhook_bench
+from bench import csv_bench, ledger_gas, report, topup_bench, webhook_bench, worker_bench
 from bench.harness import BENCH_DIR, REPO, bench_database, machine
 from betfuz_testing.anvil import run_anvil
 from dev.postgres import admin_url, ensure_running
@@ -51,8 +51,13 @@ def gas_section(_: str, args: argparse.Namespace, __: Path) -> dict[str, Any]:
     return result
 
 
+def worker_section(database_url: str, args: argparse.Namespace, _: Path) -> dict[str, Any]:
+    return worker_bench.run(database_url, bets=args.worker_bets)
+
+
 SECTIONS: dict[str, Section] = {
     "gas": gas_section,
+    "worker": worker_section,
     "topup": topup_section,
     "webhook": webhook_section,
     "csv": csv_section,
@@ -64,6 +69,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=15, help="length of each measured run")
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--csv-rows", type=int, default=1_000_000)
+    parser.add_argument("--worker-bets", type=int, default=5_000)
     parser.add_argument("--only", choices=sorted(SECTIONS), action="append")
     args = parser.parse_args()
     ensure_running(admin_url())
