@@ -8,11 +8,10 @@ import subprocess
 import time
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 
-from bench.harness import execute, peak_rss_mb
+from bench.harness import execute, libpq_args, peak_rss_mb
 from betfuz_common.auth import issue_token
 from betfuz_testing.processes import running
 
@@ -49,22 +48,9 @@ def service_pid(port: int) -> int:
 
 
 def copy_seconds(database_url: str) -> tuple[float, int]:
-    parts = urlsplit(database_url)
     started = time.perf_counter()
     out = subprocess.run(
-        [
-            "psql",
-            "-h",
-            parts.hostname or "127.0.0.1",
-            "-p",
-            str(parts.port or 5432),
-            "-U",
-            parts.username or "postgres",
-            "-d",
-            parts.path.lstrip("/"),
-            "-c",
-            COPY_QUERY,
-        ],
+        ["psql", "-c", COPY_QUERY, *libpq_args(database_url)],
         capture_output=True,
         check=True,
     )

@@ -82,9 +82,19 @@ def load(
     return result
 
 
+def libpq_args(database_url: str) -> list[str]:
+    """-h/-p/-U/dbname for psql and pgbench (trust auth here: no password)."""
+    parts = urlsplit(database_url)
+    return [
+        "-h", parts.hostname or "127.0.0.1",
+        "-p", str(parts.port or 5432),
+        "-U", parts.username or "postgres",
+        parts.path.lstrip("/"),  # the database name, last: pgbench's -d means --debug
+    ]  # fmt: skip
+
+
 def pgbench(database_url: str, script: str, *, clients: int, seconds: int) -> dict[str, Any]:
     """Run pgbench with a custom transaction script; returns its tps and latency average."""
-    parts = urlsplit(database_url)
     with tempfile.NamedTemporaryFile("w", suffix=".sql", delete=False) as handle:
         handle.write(script)
     cmd = [
@@ -95,13 +105,7 @@ def pgbench(database_url: str, script: str, *, clients: int, seconds: int) -> di
         f"--jobs={min(clients, 2)}",
         f"--time={seconds}",
         f"--file={handle.name}",
-        "-h",
-        parts.hostname or "127.0.0.1",
-        "-p",
-        str(parts.port or 5432),
-        "-U",
-        parts.username or "postgres",
-        parts.path.lstrip("/"),
+        *libpq_args(database_url),
     ]
     out = subprocess.run(cmd, capture_output=True, text=True, check=True)
     Path(handle.name).unlink()

@@ -11,7 +11,8 @@ TEST_CHECKS += lint-infra
 
 $(INFRA_VENV)/.installed: requirements/infra.lock
 	$(PYTHON) -m venv $(INFRA_VENV)
-	$(INFRA_BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements/infra.lock
+	$(INFRA_BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes \
+	  -r requirements/infra.lock 2>&1 | { grep -v 'is ignored: it is neither' || true; }
 	touch $@
 
 .PHONY: lock-infra

@@ -18,21 +18,13 @@ import pytest
 
 from betfuz_testing.anvil import DEV_PRIVATE_KEYS, Anvil, run_anvil
 from betfuz_testing.database import create_database, drop_database
-from betfuz_testing.processes import REPO, running
+from betfuz_testing.processes import REPO, SOURCE_PATH, running
 from betfuz_testing.tokens import TEST_JWT_SECRET, bearer
 from dev.platform import all_migrations
 from ledger.chain import connect
 
 pytestmark = [pytest.mark.e2e, pytest.mark.chain]
 COMPLIANCE = bearer("officer-e2e", ["compliance"])
-SOURCE_DIRS = (
-    "libs/common/src",
-    "libs/testing/src",
-    "services/topup/src",
-    "services/treasury/src",
-    "services/ledger/src",
-    ".",
-)
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +52,7 @@ def base_env(database: str, node: Anvil) -> dict[str, str]:
         "LEDGER_POLL_INTERVAL_SECONDS": "0.05",
         "LOG_LEVEL": "WARNING",
         # What the Makefile exports; pytest's own `pythonpath` does not reach child processes.
-        "PYTHONPATH": os.pathsep.join(str(REPO / p) for p in SOURCE_DIRS),
+        "PYTHONPATH": SOURCE_PATH,
     }
 
 

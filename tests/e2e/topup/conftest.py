@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any
 
-import asyncpg
 import httpx
 import pytest
 
@@ -72,26 +69,6 @@ async def http() -> AsyncIterator[httpx.AsyncClient]:
     limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
     async with httpx.AsyncClient(timeout=30, limits=limits) as client:
         yield client
-
-
-MakeUser = Callable[[Decimal | int], Awaitable[str]]
-
-
-@pytest.fixture
-def make_user(pool: asyncpg.Pool) -> MakeUser:
-    async def make(balance: Decimal | int) -> str:
-        user_id = f"e2e-{uuid.uuid4().hex}"
-        await pool.execute(
-            "INSERT INTO public.users (id, balance) VALUES ($1, $2)", user_id, Decimal(balance)
-        )
-        return user_id
-
-    return make
-
-
-async def balance_of(pool: asyncpg.Pool, user_id: str) -> Decimal:
-    value: Decimal = await pool.fetchval("SELECT balance FROM public.users WHERE id = $1", user_id)
-    return value
 
 
 async def buy(

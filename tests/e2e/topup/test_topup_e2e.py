@@ -12,16 +12,9 @@ import pytest
 from betfuz_common import jsonio
 from betfuz_common.signatures import sign
 from betfuz_testing.tokens import bearer
+from betfuz_testing.wallets import MakeUser, balance_of
 
-from .conftest import (
-    SELCOM_SECRET,
-    MakeUser,
-    Stack,
-    balance_of,
-    buy,
-    sandbox_calls,
-    settled,
-)
+from .conftest import SELCOM_SECRET, Stack, buy, sandbox_calls, settled
 
 pytestmark = pytest.mark.e2e
 

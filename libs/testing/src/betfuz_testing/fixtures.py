@@ -9,6 +9,7 @@ import pytest
 
 from betfuz_common.db import create_pool
 from betfuz_testing.database import admin_server, create_database, drop_database
+from betfuz_testing.wallets import MakeUser, user_factory
 from dev.platform import all_migrations
 
 
@@ -30,3 +31,9 @@ async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
     pool = await create_pool(database_url, min_size=1, max_size=20)
     yield pool
     await pool.close()
+
+
+@pytest.fixture
+def make_user(pool: asyncpg.Pool) -> MakeUser:
+    """`await make_user(balance)` inserts a user with that balance and returns its id."""
+    return user_factory(pool)

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable
-from decimal import Decimal
+from collections.abc import AsyncIterator
 from typing import Any
 
-import asyncpg
 import httpx
 import pytest
 from starlette.applications import Starlette
@@ -88,26 +85,6 @@ async def client(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://topup.test") as http:
         yield http
-
-
-MakeUser = Callable[[Decimal | int], Awaitable[str]]
-
-
-@pytest.fixture
-def make_user(pool: asyncpg.Pool) -> MakeUser:
-    async def make(balance: Decimal | int) -> str:
-        user_id = f"user-{uuid.uuid4().hex}"
-        await pool.execute(
-            "INSERT INTO public.users (id, balance) VALUES ($1, $2)", user_id, Decimal(balance)
-        )
-        return user_id
-
-    return make
-
-
-async def balance_of(pool: asyncpg.Pool, user_id: str) -> Decimal:
-    value: Decimal = await pool.fetchval("SELECT balance FROM public.users WHERE id = $1", user_id)
-    return value
 
 
 async def buy(

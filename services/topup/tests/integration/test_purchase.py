@@ -5,9 +5,10 @@ import asyncpg
 import httpx
 
 from betfuz_testing.tokens import bearer
+from betfuz_testing.wallets import MakeUser, balance_of
 from topup.service import TopupService
 
-from .conftest import FakeSelcom, MakeUser, balance_of, buy
+from .conftest import FakeSelcom, buy
 
 
 async def rows_of(pool: asyncpg.Pool, user_id: str) -> list[asyncpg.Record]:

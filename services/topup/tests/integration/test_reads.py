@@ -1,8 +1,9 @@
 import httpx
 
 from betfuz_testing.tokens import bearer
+from betfuz_testing.wallets import MakeUser
 
-from .conftest import MakeUser, buy
+from .conftest import buy
 
 
 async def test_the_owner_reads_a_topup_and_anyone_else_gets_404(

@@ -5,10 +5,11 @@ import asyncpg
 import httpx
 from structlog.testing import capture_logs
 
+from betfuz_testing.wallets import MakeUser, balance_of
 from topup.reconcile import LOCK_KEY, ReconcileConfig, reconcile_once
 from topup.service import TopupService
 
-from .conftest import FakeSelcom, MakeUser, balance_of, buy
+from .conftest import FakeSelcom, buy
 
 # Everything is due at once; the SLA is far away unless a test says otherwise.
 NOW = ReconcileConfig(interval_seconds=1, after_seconds=0, sla_seconds=3600)

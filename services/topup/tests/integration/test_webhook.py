@@ -7,7 +7,9 @@ from decimal import Decimal
 import asyncpg
 import httpx
 
-from .conftest import MakeUser, balance_of, buy, post_webhook, webhook_body
+from betfuz_testing.wallets import MakeUser, balance_of
+
+from .conftest import buy, post_webhook, webhook_body
 
 
 async def pending_topup(

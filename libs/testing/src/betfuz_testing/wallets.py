@@ -1,0 +1,27 @@
+"""Wallet owners for tests: rows in the platform's users table, each with a fresh id."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from decimal import Decimal
+
+import asyncpg
+
+MakeUser = Callable[[Decimal | int], Awaitable[str]]
+
+
+def user_factory(pool: asyncpg.Pool) -> MakeUser:
+    async def make(balance: Decimal | int) -> str:
+        user_id = f"user-{uuid.uuid4().hex}"
+        await pool.execute(
+            "INSERT INTO public.users (id, balance) VALUES ($1, $2)", user_id, Decimal(balance)
+        )
+        return user_id
+
+    return make
+
+
+async def balance_of(pool: asyncpg.Pool, user_id: str) -> Decimal:
+    value: Decimal = await pool.fetchval("SELECT balance FROM public.users WHERE id = $1", user_id)
+    return value
