@@ -9,6 +9,7 @@ from collections.abc import Mapping, MutableMapping
 from functools import lru_cache
 from typing import Any
 
+import orjson
 import structlog
 
 REDACTED = "[REDACTED]"
@@ -85,11 +86,17 @@ def shared_processors() -> list[Any]:
     ]
 
 
+def _json_line(event: Any, **_: Any) -> str:
+    # orjson: several times faster than json.dumps on the per-request access line; anything it
+    # cannot encode natively (Decimal, UUID, exceptions) is written as its str().
+    return orjson.dumps(event, default=str).decode()
+
+
 def configure_logging(level: str = "INFO") -> None:
     """JSON lines on stdout; stdlib loggers (uvicorn, asyncpg) go through the same redaction."""
     numeric = logging.getLevelName(level.upper())
     structlog.configure(
-        processors=[*shared_processors(), structlog.processors.JSONRenderer()],
+        processors=[*shared_processors(), structlog.processors.JSONRenderer(serializer=_json_line)],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
         logger_factory=structlog.PrintLoggerFactory(sys.stdout),
         cache_logger_on_first_use=True,
@@ -99,7 +106,7 @@ def configure_logging(level: str = "INFO") -> None:
         structlog.stdlib.ProcessorFormatter(
             processors=[
                 structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-                structlog.processors.JSONRenderer(),
+                structlog.processors.JSONRenderer(serializer=_json_line),
             ],
             foreign_pre_chain=[structlog.stdlib.add_logger_name, *shared_processors()],
         )

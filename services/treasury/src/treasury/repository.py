@@ -66,6 +66,13 @@ async def claim_account(
     )
 
 
+async def account_by_id(conn: Conn, account_id: str) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        f"SELECT {_ACCOUNT_COLUMNS} FROM treasury.bank_accounts WHERE id = $1",  # noqa: S608
+        account_id,
+    )
+
+
 async def account_for_user(conn: Conn, user_id: str) -> asyncpg.Record | None:
     return await conn.fetchrow(
         f"SELECT {_ACCOUNT_COLUMNS} FROM treasury.bank_accounts WHERE user_id = $1",  # noqa: S608

@@ -147,12 +147,9 @@ async def _activate(t: Treasury, account_id: str, opened: WemaAccount) -> dict[s
             await repo.release_claim(conn, account_id)
             raise ProviderUnavailable("Wema returned an account number already in use") from None
         if row is None:  # activated by a request that took the claim over after a lost lease
-            row = await conn.fetchrow(
-                "SELECT user_id FROM treasury.bank_accounts WHERE id = $1", account_id
-            )
+            row = await repo.account_by_id(conn, account_id)
             if row is None:
                 raise ProviderUnavailable("the account claim disappeared")
-            row = await repo.account_for_user(conn, row["user_id"])
     log.info("account_created", account_id=account_id)
     return t.view(row)
 
