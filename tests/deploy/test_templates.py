@@ -170,6 +170,25 @@ def test_each_service_prefix_routes_to_its_blue_and_green_target_groups_on_both_
         ]
 
 
+def test_metrics_pages_answer_404_on_both_listeners_before_any_service_rule(
+    platform: dict[str, Any],
+) -> None:
+    rules = resources(platform, "AWS::ElasticLoadBalancingV2::ListenerRule")
+    service_priorities = [
+        rules[f"{svc.capitalize()}ProductionRule"]["Properties"]["Priority"] for svc in SERVICES
+    ]
+    for name, listener in (("MetricsHiddenRule", "ProductionListener"),
+                           ("MetricsHiddenTestRule", "TestListener")):  # fmt: skip
+        rule = rules[name]["Properties"]
+        assert rule["ListenerArn"] == {"Ref": listener}
+        assert rule["Priority"] < min(service_priorities)
+        paths = rule["Conditions"][0]["PathPatternConfig"]["Values"]
+        assert sorted(paths) == sorted(f"/{svc}/metrics" for svc in SERVICES)
+        [action] = rule["Actions"]
+        assert action["Type"] == "fixed-response"
+        assert action["FixedResponseConfig"]["StatusCode"] == "404"
+
+
 @pytest.mark.parametrize("svc", SERVICES)
 def test_blue_and_green_target_groups_health_check_the_service_prefixed_health_path(
     platform: dict[str, Any], svc: str
