@@ -160,20 +160,30 @@ async def _handle_unexpected(request: Request, exc: Exception) -> Response:
 
 async def read_model(request: Request, model: type[M]) -> M:
     """Parse the raw body as Decimal-safe JSON and validate it; every failure is a 4xx Problem."""
-    content_type = request.headers.get("content-type", "")
-    if "json" not in content_type:
-        raise Problem(415, "Unsupported media type", detail="send application/json")
     body = await request.body()
-    return parse_model(body, model)
+    return _validated(model, json_object(body, request.headers.get("content-type", "")))
 
 
 def parse_model(body: bytes, model: type[M]) -> M:
+    """As read_model, for bodies whose sender may not label them (provider webhooks)."""
+    return _validated(model, json_object(body))
+
+
+def json_object(body: bytes, content_type: str | None = None) -> dict[str, Any]:
+    """The body as a Decimal-safe JSON object: 415 if the given content type is not JSON, 400
+    unless the body is a JSON object."""
+    if content_type is not None and "json" not in content_type:
+        raise Problem(415, "Unsupported media type", detail="send application/json")
     try:
         data = jsonio.loads(body)
     except jsonio.JsonError as exc:
         raise Problem(400, "Malformed JSON", detail=str(exc), code="malformed_json") from None
     if not isinstance(data, dict):
         raise Problem(400, "Malformed JSON", detail="expected a JSON object", code="malformed_json")
+    return data
+
+
+def _validated(model: type[M], data: dict[str, Any]) -> M:
     try:
         return model.model_validate(data)
     except ValidationError as exc:

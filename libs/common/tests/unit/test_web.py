@@ -118,13 +118,16 @@ async def test_invalid_fields_get_422_naming_each_field() -> None:
     assert fields == {"amount", "note"}
 
 
-async def test_malformed_json_gets_400_and_non_json_gets_415() -> None:
+async def test_malformed_json_or_a_non_object_gets_400_and_non_json_gets_415() -> None:
     async with client(build()) as http:
         malformed = await http.post(
             "/demo/echo", content=b"{", headers={"content-type": "application/json"}
         )
+        array = await http.post("/demo/echo", json=[{"amount": 1, "note": "n"}])
         not_json = await http.post("/demo/echo", content=b"a=1")
     assert malformed.status_code == 400
+    assert array.status_code == 400
+    assert array.json()["code"] == "malformed_json"
     assert not_json.status_code == 415
 
 

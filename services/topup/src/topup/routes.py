@@ -9,12 +9,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from betfuz_common import jsonio
 from betfuz_common.auth import JwtVerifier, Principal
 from betfuz_common.errors import FieldError, Problem, validation_problem
 from betfuz_common.settings import secret_list
 from betfuz_common.signatures import verify
-from betfuz_common.web import JsonResponse
+from betfuz_common.web import JsonResponse, json_object
 from topup.config import TopupSettings
 from topup.errors import InsufficientFunds, TopupNotFound, to_problem
 from topup.schemas import (
@@ -35,15 +34,6 @@ def _service(request: Request) -> TopupService:
     return service
 
 
-def _json_body(body: bytes, content_type: str) -> Any:
-    if "json" not in content_type:
-        raise Problem(415, "Unsupported media type", detail="send application/json")
-    try:
-        return jsonio.loads(body)
-    except jsonio.JsonError as exc:
-        raise Problem(400, "Malformed JSON", detail=str(exc), code="malformed_json") from None
-
-
 def build_routes(settings: TopupSettings, verifier: JwtVerifier) -> list[BaseRoute]:
     webhook_secrets = secret_list(settings.selcom_api_secret)
 
@@ -53,7 +43,7 @@ def build_routes(settings: TopupSettings, verifier: JwtVerifier) -> list[BaseRou
     async def create_topup(request: Request) -> Response:
         principal = caller(request)
         key = parse_idempotency_key(request.headers.get("idempotency-key"))
-        data = _json_body(await request.body(), request.headers.get("content-type", ""))
+        data = json_object(await request.body(), request.headers.get("content-type", ""))
         order = parse_topup_request(
             data, minimum=settings.topup_min_amount, maximum=settings.topup_max_amount
         )
@@ -88,7 +78,7 @@ def build_routes(settings: TopupSettings, verifier: JwtVerifier) -> list[BaseRou
             raise Problem(
                 401, "Unauthorized", detail="invalid webhook signature", code="invalid_signature"
             )
-        payload = _webhook_payload(_json_body(raw, request.headers.get("content-type", "")))
+        payload = _webhook_payload(json_object(raw, request.headers.get("content-type", "")))
         outcome = await _service(request).handle_webhook(payload)
         return JsonResponse({"received": True, "outcome": outcome})
 
@@ -103,9 +93,7 @@ def build_routes(settings: TopupSettings, verifier: JwtVerifier) -> list[BaseRou
     ]
 
 
-def _webhook_payload(data: Any) -> dict[str, Any]:
-    if not isinstance(data, dict):
-        raise Problem(400, "Malformed JSON", detail="expected a JSON object", code="malformed_json")
+def _webhook_payload(data: dict[str, Any]) -> dict[str, Any]:
     errors: list[FieldError] = []
     for name in ("order_id", "status"):
         value = data.get(name)

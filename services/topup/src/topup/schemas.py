@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Protocol
 
-from betfuz_common.errors import FieldError, Problem, validation_problem
+from betfuz_common.errors import FieldError, validation_problem
 from betfuz_common.money import MoneyError, parse_naira
 from betfuz_common.phones import PhoneError, normalise_ng_mobile
 from topup.config import CARRIERS, PRODUCT_TYPES
@@ -47,9 +47,9 @@ class TopupRequest:
         }
 
 
-def parse_topup_request(data: object, *, minimum: Decimal, maximum: Decimal) -> TopupRequest:
-    if not isinstance(data, Mapping):
-        raise Problem(400, "Malformed JSON", detail="expected a JSON object", code="malformed_json")
+def parse_topup_request(
+    data: Mapping[str, Any], *, minimum: Decimal, maximum: Decimal
+) -> TopupRequest:
     errors: list[FieldError] = []
 
     phone = data.get("phone")
