@@ -434,8 +434,11 @@ def test_ci_runs_make_test_and_make_smoke_against_make_run() -> None:
         for s in j["steps"]
     ]
     assert "make test" in runs
-    assert "make smoke" in runs
-    assert any("make run" in r for r in runs)
+    assert "bash dev/ci_smoke.sh" in runs
+    script = (ROOT / "dev" / "ci_smoke.sh").read_text()
+    assert "setsid make run" in script
+    assert "make smoke" in script
+    assert "bash dev/ci_smoke.sh" in (ROOT / ".ci" / "run").read_text()
 
 
 def test_deploy_runs_on_release_tags_for_all_or_one_service() -> None:
