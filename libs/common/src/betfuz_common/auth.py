@@ -10,6 +10,7 @@ from typing import Any
 import jwt
 
 from betfuz_common.errors import Problem, forbidden, unauthorized
+from betfuz_common.jwks import JwksKeys
 
 ROLE_CLAIMS = ("role", "roles", "app_metadata")
 _ASYMMETRIC = ["RS256", "ES256"]
@@ -45,25 +46,34 @@ class JwtVerifier:
         secret: bytes | str,
         *,
         jwks_url: str | None = None,
+        jwks: JwksKeys | None = None,
         audience: str | None = None,
         leeway_seconds: int = 30,
     ) -> None:
         self._secret = secret
         self._audience = audience
         self._leeway = leeway_seconds
-        self._jwks = jwt.PyJWKClient(jwks_url, cache_keys=True) if jwks_url else None
+        self._jwks = jwks or (JwksKeys(jwks_url) if jwks_url else None)
 
-    def verify(self, token: str) -> Principal:
+    async def verify(self, token: str) -> Principal:
         try:
             header = jwt.get_unverified_header(token)
-            algorithm = header.get("alg")
-            if algorithm == "HS256":
-                key: Any = self._secret
-            elif algorithm in _ASYMMETRIC and self._jwks is not None:
-                key = self._jwks.get_signing_key_from_jwt(token).key
-            else:
-                # alg=none and anything unexpected never reach decode.
-                raise unauthorized("token algorithm is not accepted")
+        except jwt.PyJWTError:
+            raise unauthorized("token is invalid") from None
+        algorithm = header.get("alg")
+        if algorithm == "HS256":
+            key: Any = self._secret
+        elif algorithm in _ASYMMETRIC and self._jwks is not None:
+            key = await self._jwks.key(header.get("kid"))
+            if key is None:
+                raise unauthorized("token is signed with an unknown key")
+        else:
+            # alg=none and anything unexpected never reach decode.
+            raise unauthorized("token algorithm is not accepted")
+        return self._decode(token, key, algorithm)
+
+    def _decode(self, token: str, key: Any, algorithm: str) -> Principal:
+        try:
             claims = jwt.decode(
                 token,
                 key,
@@ -81,13 +91,13 @@ class JwtVerifier:
             raise unauthorized("token has no usable subject")
         return Principal(user_id=subject, roles=_roles_from(claims))
 
-    def from_header(self, authorization: str | None) -> Principal:
+    async def from_header(self, authorization: str | None) -> Principal:
         if not authorization:
             raise unauthorized("missing bearer token")
         scheme, _, token = authorization.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise unauthorized("expected 'Authorization: Bearer <token>'")
-        return self.verify(token.strip())
+        return await self.verify(token.strip())
 
 
 def require_role(principal: Principal, roles: Iterable[str]) -> Principal:

@@ -17,26 +17,26 @@ READER_ROLES = ("compliance", "admin")
 log = get_logger("ledger.routes")
 
 
-def _reader(request: Request) -> Principal:
+async def _reader(request: Request) -> Principal:
     verifier: JwtVerifier = request.app.state.verifier
-    principal = verifier.from_header(request.headers.get("authorization"))
+    principal = await verifier.from_header(request.headers.get("authorization"))
     return require_role(principal, READER_ROLES)
 
 
 async def list_entries(request: Request) -> Response:
-    _reader(request)
+    await _reader(request)
     query = parse_page_query(request.query_params)
     return JsonResponse(await service.list_entries(request.app.state.pool, query))
 
 
 async def get_entry(request: Request) -> Response:
-    _reader(request)
+    await _reader(request)
     bet_slip_id = request.path_params["bet_slip_id"]
     return JsonResponse(await service.get_entry(request.app.state.pool, bet_slip_id))
 
 
 async def export_csv(request: Request) -> Response:
-    _reader(request)
+    await _reader(request)
     filters = parse_export_query(request.query_params)
     return StreamingResponse(
         service.export_csv(request.app.state.pool, filters),
@@ -49,7 +49,7 @@ async def export_csv(request: Request) -> Response:
 
 
 async def verify(request: Request) -> Response:
-    _reader(request)
+    await _reader(request)
     bet_slip_id = request.path_params["bet_slip_id"]
     open_chain = request.app.state.chain_factory
     if open_chain is None:

@@ -37,11 +37,11 @@ def _service(request: Request) -> TopupService:
 def build_routes(settings: TopupSettings, verifier: JwtVerifier) -> list[BaseRoute]:
     webhook_secrets = secret_list(settings.selcom_api_secret)
 
-    def caller(request: Request) -> Principal:
-        return verifier.from_header(request.headers.get("authorization"))
+    async def caller(request: Request) -> Principal:
+        return await verifier.from_header(request.headers.get("authorization"))
 
     async def create_topup(request: Request) -> Response:
-        principal = caller(request)
+        principal = await caller(request)
         key = parse_idempotency_key(request.headers.get("idempotency-key"))
         data = json_object(await request.body(), request.headers.get("content-type", ""))
         order = parse_topup_request(
@@ -57,7 +57,7 @@ def build_routes(settings: TopupSettings, verifier: JwtVerifier) -> list[BaseRou
         )
 
     async def get_topup(request: Request) -> Response:
-        principal = caller(request)
+        principal = await caller(request)
         try:
             row = await _service(request).get(principal.user_id, request.path_params["topup_id"])
         except TopupNotFound as exc:
@@ -65,7 +65,7 @@ def build_routes(settings: TopupSettings, verifier: JwtVerifier) -> list[BaseRou
         return JsonResponse(topup_view(row))
 
     async def list_topups(request: Request) -> Response:
-        principal = caller(request)
+        principal = await caller(request)
         limit = parse_limit(request.query_params.get("limit"))
         cursor = parse_cursor(request.query_params.get("cursor"))
         rows, following = await _service(request).page(principal.user_id, limit, cursor)

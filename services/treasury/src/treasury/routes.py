@@ -85,7 +85,7 @@ def _problem(exc: Exception) -> Problem:
 
 async def create_account(request: Request) -> Response:
     edge = _edge(request)
-    user_id = edge.verifier.from_header(request.headers.get("authorization")).user_id
+    user_id = (await edge.verifier.from_header(request.headers.get("authorization"))).user_id
     details = await read_model(request, CreateAccountRequest)
     key = request.headers.get("idempotency-key")
     if key is None:
@@ -126,7 +126,7 @@ async def _create(edge: Edge, user_id: str, details: CreateAccountRequest) -> Re
 
 async def my_account(request: Request) -> Response:
     edge = _edge(request)
-    user_id = edge.verifier.from_header(request.headers.get("authorization")).user_id
+    user_id = (await edge.verifier.from_header(request.headers.get("authorization"))).user_id
     try:
         return JsonResponse(await service.get_account(edge.treasury, user_id))
     except TreasuryError as exc:
@@ -135,7 +135,7 @@ async def my_account(request: Request) -> Response:
 
 async def my_transactions(request: Request) -> Response:
     edge = _edge(request)
-    user_id = edge.verifier.from_header(request.headers.get("authorization")).user_id
+    user_id = (await edge.verifier.from_header(request.headers.get("authorization"))).user_id
     limit = _limit(request.query_params.get("limit"))
     cursor = request.query_params.get("cursor")
     try:
