@@ -36,7 +36,7 @@ def parse_dates(params: Mapping[str, str], errors: list[FieldError]) -> EntryFil
     bounds: dict[str, datetime | None] = {"from": None, "to": None}
     for name in bounds:
         raw = params.get(name)
-        if raw is None or raw == "":
+        if raw is None:
             continue
         try:
             bounds[name] = _moment(raw, end_of_day=name == "to")
@@ -51,19 +51,20 @@ def parse_dates(params: Mapping[str, str], errors: list[FieldError]) -> EntryFil
 def parse_page_query(params: Mapping[str, str]) -> PageQuery:
     errors: list[FieldError] = []
     dates = parse_dates(params, errors)
-    status = params.get("status") or None
+    # A parameter given empty is a mistake, not "no filter": it is refused like any bad value.
+    status = params.get("status")
     if status is not None and status not in STATUSES:
         errors.append(FieldError("status", f"must be one of: {', '.join(STATUSES)}"))
     limit = DEFAULT_LIMIT
     raw_limit = params.get("limit")
-    if raw_limit:
+    if raw_limit is not None:
         if raw_limit.isdigit() and 1 <= int(raw_limit) <= MAX_LIMIT:
             limit = int(raw_limit)
         else:
             errors.append(FieldError("limit", f"must be an integer from 1 to {MAX_LIMIT}"))
     before_id = None
     cursor = params.get("cursor")
-    if cursor:
+    if cursor is not None:
         try:
             before_id = decode_cursor(cursor)
         except CursorError as exc:

@@ -49,3 +49,11 @@ def test_to_must_come_after_from() -> None:
     with pytest.raises(Problem) as caught:
         parse_export_query({"from": "2025-02-01", "to": "2025-01-01"})
     assert [e.field for e in caught.value.errors] == ["to"]
+
+
+@pytest.mark.parametrize("name", ["status", "limit", "cursor", "from", "to"])
+def test_a_parameter_given_empty_is_refused_rather_than_read_as_no_filter(name: str) -> None:
+    with pytest.raises(Problem) as caught:
+        parse_page_query({name: ""})
+    assert caught.value.status == 422
+    assert [error.field for error in caught.value.errors] == [name]
