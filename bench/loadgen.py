@@ -76,6 +76,26 @@ class Results:
         self.statuses: Counter[int] = Counter()
         self.errors = 0
 
+    async def exchange(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        item: Prepared,
+        since: float,
+    ) -> bool:
+        """Send one request and read its answer; latency counts from `since`. False (and the
+        connection closed) when the exchange failed."""
+        writer.write(item.raw)
+        try:
+            status = await read_response(reader)
+        except (ConnectionError, asyncio.IncompleteReadError, ValueError):
+            self.errors += 1
+            writer.close()
+            return False
+        self.latencies.append(time.perf_counter() - since)
+        self.statuses[status] += 1
+        return True
+
     def summary(self, elapsed: float) -> dict[str, object]:
         ordered = sorted(self.latencies)
 
@@ -131,17 +151,8 @@ async def closed_loop(
                 item = feed.take()
                 if item is None:
                     return
-                started = time.perf_counter()
-                writer.write(item.raw)
-                try:
-                    status = await read_response(reader)
-                except (ConnectionError, asyncio.IncompleteReadError, ValueError):
-                    results.errors += 1
-                    writer.close()
+                if not await results.exchange(reader, writer, item, time.perf_counter()):
                     reader, writer = await asyncio.open_connection(host, port)
-                    continue
-                results.latencies.append(time.perf_counter() - started)
-                results.statuses[status] += 1
         finally:
             writer.close()
 
@@ -159,17 +170,8 @@ async def open_loop(
 
     async def send(item: Prepared, scheduled: float) -> None:
         conn = idle.pop() if idle else await asyncio.open_connection(host, port)
-        reader, writer = conn
-        writer.write(item.raw)
-        try:
-            status = await read_response(reader)
-        except (ConnectionError, asyncio.IncompleteReadError, ValueError):
-            results.errors += 1
-            writer.close()
-            return
-        results.latencies.append(time.perf_counter() - scheduled)
-        results.statuses[status] += 1
-        idle.append(conn)
+        if await results.exchange(*conn, item, scheduled):
+            idle.append(conn)
 
     interval = 1.0 / rate
     started = time.perf_counter()

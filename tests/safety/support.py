@@ -253,12 +253,6 @@ def account_body() -> dict[str, str]:
     }
 
 
-async def new_user(pool: asyncpg.Pool, balance: Decimal) -> str:
-    user_id = f"safety-{uuid.uuid4().hex}"
-    await pool.execute("INSERT INTO public.users (id, balance) VALUES ($1, $2)", user_id, balance)
-    return user_id
-
-
 async def open_account(svc: Services, user_id: str) -> str:
     response = await svc.treasury.post(
         "/treasury/accounts", json=account_body(), headers=bearer(user_id)

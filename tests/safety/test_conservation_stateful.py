@@ -31,6 +31,7 @@ from hypothesis.stateful import (
 
 from betfuz_common import jsonio
 from betfuz_testing.tokens import bearer
+from betfuz_testing.wallets import new_user
 from sandboxes.selcom.behaviours import behaviour_for
 from tests.safety import figures
 from tests.safety.support import (
@@ -40,7 +41,6 @@ from tests.safety.support import (
     applied_twice,
     ledger_of,
     money_lost,
-    new_user,
     open_account,
     selcom_webhook,
     services,

@@ -24,6 +24,7 @@ from betfuz_common import jsonio
 from betfuz_common.signatures import sign
 from betfuz_testing.processes import free_port, running
 from betfuz_testing.tokens import TEST_JWT_SECRET, bearer
+from betfuz_testing.wallets import new_user
 from sandboxes.selcom.behaviours import behaviour_for
 from services.treasury.tests.support import WEMA_KEY, WEMA_SECRET, settings_env
 from tests.safety import figures
@@ -34,7 +35,6 @@ from tests.safety.support import (
     applied_twice,
     ledger_of,
     money_lost,
-    new_user,
     wema_deposit,
 )
 

@@ -50,10 +50,10 @@ from schemathesis.core.result import Ok
 from betfuz_testing.anvil import DEV_PRIVATE_KEYS, run_anvil
 from betfuz_testing.processes import free_port, running
 from betfuz_testing.tokens import TEST_JWT_SECRET, bearer
+from betfuz_testing.wallets import new_user
 from ledger.chain import deploy
 from services.treasury.tests.support import WEMA_KEY, WEMA_SECRET, settings_env
 from tests.safety import figures
-from tests.safety.support import new_user
 
 EXAMPLES_PER_OPERATION = 40
 COMMON_CHECKS = [

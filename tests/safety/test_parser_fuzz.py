@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 from betfuz_common import jsonio
 from betfuz_common.signatures import sign
 from betfuz_testing.tokens import bearer
+from betfuz_testing.wallets import new_user
 from services.treasury.tests.support import WEMA_SECRET
 from tests.safety import figures
 from tests.safety.support import (
@@ -29,7 +30,6 @@ from tests.safety.support import (
     LoopThread,
     Services,
     account_body,
-    new_user,
     open_account,
     services,
 )

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from decimal import Decimal
 from typing import Any
 
 import asyncpg
@@ -14,6 +12,7 @@ import pytest
 
 from betfuz_common.settings import load_settings
 from betfuz_testing.tokens import bearer
+from betfuz_testing.wallets import user_factory
 from sandboxes.wema.accounts import Bank
 from sandboxes.wema.server import SandboxConfig
 from sandboxes.wema.server import create_app as create_sandbox
@@ -37,14 +36,7 @@ def settings(database_url: str) -> TreasurySettings:
 
 @pytest.fixture
 def new_user(pool: asyncpg.Pool) -> NewUser:
-    async def create(balance: Decimal = Decimal(0)) -> str:
-        user_id = f"user-{uuid.uuid4().hex}"
-        await pool.execute(
-            "INSERT INTO public.users (id, balance) VALUES ($1, $2)", user_id, balance
-        )
-        return user_id
-
-    return create
+    return user_factory(pool)
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ import httpx
 from betfuz_common import jsonio
 from betfuz_common.signatures import sign
 from betfuz_testing.tokens import TEST_JWT_SECRET
+from betfuz_testing.wallets import MakeUser
 
 WEMA_KEY = "test-wema-key"
 WEMA_SECRET = "test-wema-secret"
@@ -20,7 +21,7 @@ WEMA_NEXT_SECRET = "test-wema-secret-next"
 BVN_KEY = "test-bvn-encryption-key-0123456789"
 
 AppClient = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]
-NewUser = Callable[..., Awaitable[str]]
+NewUser = MakeUser
 OpenAccount = Callable[[httpx.AsyncClient, str], Awaitable[dict[str, Any]]]
 
 

@@ -3,21 +3,28 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from decimal import Decimal
+from typing import Protocol
 
 import asyncpg
 
-MakeUser = Callable[[Decimal | int], Awaitable[str]]
+
+class MakeUser(Protocol):
+    def __call__(self, balance: Decimal | int = 0) -> Awaitable[str]: ...
+
+
+async def new_user(pool: asyncpg.Pool, balance: Decimal | int = 0) -> str:
+    user_id = f"user-{uuid.uuid4().hex}"
+    await pool.execute(
+        "INSERT INTO public.users (id, balance) VALUES ($1, $2)", user_id, Decimal(balance)
+    )
+    return user_id
 
 
 def user_factory(pool: asyncpg.Pool) -> MakeUser:
-    async def make(balance: Decimal | int) -> str:
-        user_id = f"user-{uuid.uuid4().hex}"
-        await pool.execute(
-            "INSERT INTO public.users (id, balance) VALUES ($1, $2)", user_id, Decimal(balance)
-        )
-        return user_id
+    def make(balance: Decimal | int = 0) -> Awaitable[str]:
+        return new_user(pool, balance)
 
     return make
 
