@@ -7,7 +7,12 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 SERVICES := topup treasury ledger
-export PYTHONPATH := $(CURDIR)/libs/common/src:$(CURDIR)/libs/testing/src:$(CURDIR)/services/topup/src:$(CURDIR)/services/treasury/src:$(CURDIR)/services/ledger/src:$(CURDIR)
+# The repository's installable projects: the shared libraries, each service, and the dev tooling
+# at the root. The venv installs them editable on top of the hash-locked third-party set.
+PROJECTS := libs/common libs/testing $(addprefix services/,$(SERVICES)) .
+PIP := $(BIN)/python -m pip --disable-pip-version-check
+# (this machine's pip config names extra local indexes that may not exist: drop that noise)
+QUIET_PIP := 2>&1 | { grep -v 'is ignored: it is neither' || true; }
 export PATH := $(CURDIR)/$(BIN):$(CURDIR)/node_modules/.bin:$(PATH)
 
 # Extra checks that fragments in mk/ add to `make test` (each fragment owns one area).
@@ -20,10 +25,11 @@ help: ## List the targets
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-$(VENV)/.installed: requirements/dev.lock | $(BIN)/python
-	@# (this machine's pip config names extra local indexes that may not exist: drop that noise)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes \
-	  -r requirements/dev.lock 2>&1 | { grep -v 'is ignored: it is neither' || true; }
+$(VENV)/.installed: requirements/dev.lock $(addsuffix /pyproject.toml,$(PROJECTS)) | $(BIN)/python
+	$(PIP) install --quiet --require-hashes -r requirements/dev.lock $(QUIET_PIP)
+	@# Our own projects: editable, no dependency resolution (the lock above has them all), and
+	@# built with the locked hatchling instead of one fetched into an isolated build env.
+	$(PIP) install --quiet --no-deps --no-build-isolation $(addprefix -e ,$(PROJECTS)) $(QUIET_PIP)
 	touch $@
 
 node_modules/.installed: package.json package-lock.json
@@ -35,11 +41,14 @@ node_modules/.installed: package.json package-lock.json
 install: $(VENV)/.installed node_modules/.installed ## Create .venv and node_modules from the locks
 
 .PHONY: lock
-lock: ## Re-resolve the Python locks (needs uv; hashes, no URLs)
-	uv pip compile -q --generate-hashes --python-version 3.11 libs/common/pyproject.toml \
-	  $(foreach s,$(SERVICES),services/$(s)/pyproject.toml) requirements/dev.in -o requirements/dev.lock
-	$(foreach s,$(SERVICES),uv pip compile -q --generate-hashes --python-version 3.11 \
-	  libs/common/pyproject.toml services/$(s)/pyproject.toml -o services/$(s)/requirements.lock;)
+lock: ## Re-resolve the Python locks (needs uv; hashes, no URLs, our own projects left out)
+	uv pip compile $(UV_COMPILE) requirements/dev.in -o requirements/dev.lock
+	uv pip compile $(UV_COMPILE) requirements/build.in -o requirements/build.lock
+	$(foreach s,$(SERVICES),printf -- '-e ./libs/common\n-e ./services/$(s)\n' \
+	  | uv pip compile $(UV_COMPILE) - -o services/$(s)/requirements.lock;)
+
+UV_COMPILE := -q --generate-hashes --python-version 3.11 \
+  $(foreach p,common testing dev $(SERVICES),--no-emit-package betfuz-$(p))
 
 .PHONY: db
 db: install ## Make sure PostgreSQL answers (starts the local cluster if it is down)
@@ -60,7 +69,9 @@ lint: install ## ruff
 
 .PHONY: typecheck
 typecheck: install ## mypy --strict
-	$(BIN)/mypy libs services dev sandboxes $$(find tests bench -name "*.py" 2>/dev/null)
+	@# The installed projects by package name, then the test files (mypy takes one kind a run).
+	$(BIN)/mypy $(foreach p,betfuz_common betfuz_testing $(SERVICES) dev sandboxes bench,-p $(p))
+	$(BIN)/mypy $$(find libs services tests -path '*tests/*' -name '*.py') conftest.py
 
 .PHONY: pytest
 pytest: install db ## Unit, integration and end-to-end tests on real PostgreSQL

@@ -1,6 +1,6 @@
 """BetLedger gas per bet and recording throughput on a local anvil.
 
-    python bench/ledger_gas.py [--seconds 20] [--out results.json]
+    python -m bench.ledger_gas [--seconds 20] [--out results.json]
 
 Deploys a fresh BetLedger, records one warm-up bet (the first write of the stats slot costs an
 extra ~20k gas once per contract, so it is kept out of the steady-state numbers), then batches
@@ -18,16 +18,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-for source in ("libs/testing/src", "services/ledger/src"):  # runnable without PYTHONPATH
-    if str(ROOT / source) not in sys.path:
-        sys.path.insert(0, str(ROOT / source))
+from web3 import AsyncWeb3
 
-from web3 import AsyncWeb3  # noqa: E402
-
-from betfuz_testing.anvil import DEV_PRIVATE_KEYS, run_anvil  # noqa: E402
-from ledger.artifact import load_artifact  # noqa: E402
-from ledger.chain import BetToRecord, LedgerChain, connect, deploy, open_web3  # noqa: E402
+from betfuz_testing.anvil import DEV_PRIVATE_KEYS, run_anvil
+from ledger.artifact import load_artifact
+from ledger.chain import BetToRecord, LedgerChain, connect, deploy, open_web3
 
 KEY = DEV_PRIVATE_KEYS[0]
 BATCH_SIZES = (1, 10, 100)

@@ -20,7 +20,7 @@ from typing import Any
 from bench import csv_bench, ledger_gas, report, topup_bench, webhook_bench, worker_bench
 from bench.harness import BENCH_DIR, REPO, bench_database, machine
 from betfuz_testing.anvil import run_anvil
-from dev.postgres import admin_url, ensure_running
+from betfuz_testing.postgres import admin_url, ensure_running
 
 Section = Callable[[str, argparse.Namespace, Path], dict[str, Any]]
 

@@ -14,7 +14,6 @@ import asyncpg
 
 from bench.harness import REPO, execute
 from betfuz_testing.anvil import DEV_PRIVATE_KEYS, run_anvil
-from betfuz_testing.processes import SOURCE_PATH
 
 JWT_SECRET = "bench-jwt-secret-0123456789abcdef0123456789"
 
@@ -54,7 +53,6 @@ def run(database_url: str, *, bets: int) -> dict[str, Any]:
     with run_anvil() as node:
         env = {
             "APP_ENV": "test",
-            "PYTHONPATH": SOURCE_PATH,
             "DATABASE_URL": database_url,
             "JWT_SECRET": JWT_SECRET,
             "POLYGON_RPC_URL": node.rpc_url,

@@ -22,8 +22,8 @@ import httpx
 
 from betfuz_common.db import migrate
 from betfuz_common.settings import CommonSettings
+from betfuz_testing.postgres import admin_url, ensure_running, with_database
 from dev.platform import all_migrations
-from dev.postgres import admin_url, ensure_running, with_database
 
 REPO = Path(__file__).resolve().parents[1]
 PROCESSES_D = Path(__file__).parent / "processes.d"

@@ -12,6 +12,6 @@ contracts-check: install ## Fail if the committed BetLedger artifact differs fro
 
 .PHONY: ledger-gas
 ledger-gas: install ## Measure BetLedger gas per bet and throughput on a local anvil
-	$(BIN)/python bench/ledger_gas.py
+	$(BIN)/python -m bench.ledger_gas
 
 TEST_CHECKS += contracts-check

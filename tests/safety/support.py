@@ -26,7 +26,7 @@ from betfuz_common import jsonio
 from betfuz_common.db import create_pool
 from betfuz_common.settings import load_settings
 from betfuz_common.signatures import sign
-from betfuz_testing.processes import REPO, SOURCE_PATH, stop, wait_until_healthy
+from betfuz_testing.processes import stop, wait_until_healthy
 from betfuz_testing.tokens import TEST_JWT_SECRET, bearer
 from sandboxes.selcom.behaviours import Behaviour, behaviour_for
 from sandboxes.wema.accounts import Bank
@@ -370,14 +370,13 @@ class ServiceProcess:
     def start(self) -> None:
         env = {
             **os.environ,
-            "PYTHONPATH": SOURCE_PATH,
             **self.env,
             "PORT": str(self.port),
             "HOST": "127.0.0.1",
         }
         with self.log_path.open("ab") as sink:
             self.process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-                [sys.executable, "-m", self.module], env=env, stdout=sink, stderr=sink, cwd=REPO
+                [sys.executable, "-m", self.module], env=env, stdout=sink, stderr=sink
             )
         wait_until_healthy(self.base_url + self.health_path, self.process)
 

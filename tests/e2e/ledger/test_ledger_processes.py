@@ -8,7 +8,7 @@ import os
 import subprocess
 import sys
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -17,10 +17,9 @@ import httpx
 import pytest
 
 from betfuz_testing.anvil import DEV_PRIVATE_KEYS, Anvil, run_anvil
-from betfuz_testing.database import create_database, drop_database
-from betfuz_testing.processes import REPO, SOURCE_PATH, running
+from betfuz_testing.fixtures import FreshDatabase
+from betfuz_testing.processes import running
 from betfuz_testing.tokens import TEST_JWT_SECRET, bearer
-from dev.platform import all_migrations
 from ledger.chain import connect
 
 pytestmark = [pytest.mark.e2e, pytest.mark.chain]
@@ -34,10 +33,8 @@ def node() -> Iterator[Anvil]:
 
 
 @pytest.fixture
-async def database(admin_database_url: str) -> AsyncIterator[str]:
-    url = await create_database(admin_database_url, all_migrations(), prefix="betfuz_ledger_e2e")
-    yield url
-    await drop_database(admin_database_url, url)
+async def database(fresh_database: FreshDatabase) -> str:
+    return await fresh_database("ledger_e2e")
 
 
 def base_env(database: str, node: Anvil) -> dict[str, str]:
@@ -51,8 +48,6 @@ def base_env(database: str, node: Anvil) -> dict[str, str]:
         "LEDGER_CONFIRMATIONS": "1",
         "LEDGER_POLL_INTERVAL_SECONDS": "0.05",
         "LOG_LEVEL": "WARNING",
-        # What the Makefile exports; pytest's own `pythonpath` does not reach child processes.
-        "PYTHONPATH": SOURCE_PATH,
     }
 
 
@@ -60,7 +55,6 @@ def python_m(args: list[str], env: dict[str, str]) -> subprocess.Popen[str]:
     return subprocess.Popen(  # noqa: S603 - our own interpreter and module
         [sys.executable, "-m", *args],
         env={**os.environ, **env},
-        cwd=REPO,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

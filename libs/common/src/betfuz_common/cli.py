@@ -79,7 +79,10 @@ def _serve(service: ServiceDefinition[S], settings: S) -> int:
     workers = int(os.environ.get("WEB_CONCURRENCY", "1"))
     app: Any = service.create_app(settings)
     if workers > 1:
-        os.environ[_SERVICE_ENV] = service.name
+        # Each worker is a new interpreter (spawned): it can only be told where the factory and
+        # the settings class the service handed us live, and rebuild the app from there.
+        os.environ[_FACTORY_ENV] = _import_path(service.create_app)
+        os.environ[_SETTINGS_ENV] = _import_path(service.settings_cls)
         app = f"{__name__}:{worker_app.__name__}"
     config = uvicorn.Config(
         app,
@@ -106,14 +109,23 @@ def _serve(service: ServiceDefinition[S], settings: S) -> int:
     return 0
 
 
-_SERVICE_ENV = "BETFUZ_SERVICE"
+_FACTORY_ENV = "BETFUZ_APP_FACTORY"
+_SETTINGS_ENV = "BETFUZ_SETTINGS_CLASS"
+
+
+def _import_path(obj: Any) -> str:
+    return f"{obj.__module__}:{obj.__qualname__}"
+
+
+def _imported(path: str) -> Any:
+    module, _, name = path.partition(":")
+    return getattr(importlib.import_module(module), name)
 
 
 def worker_app() -> Starlette:
-    """App factory each worker process calls: it finds its service by name and reloads the
-    settings from the environment it inherited."""
-    module = importlib.import_module(f"{os.environ[_SERVICE_ENV]}.__main__")
-    service: ServiceDefinition[Any] = module.SERVICE
-    settings = load_settings(service.settings_cls, os.environ)
+    """App factory each worker process calls: the service's own factory and settings class, as
+    `_serve` recorded them, with the settings reloaded from the environment it inherited."""
+    settings = load_settings(_imported(os.environ[_SETTINGS_ENV]), os.environ)
     configure_logging(settings.log_level)
-    return service.create_app(settings)
+    app: Starlette = _imported(os.environ[_FACTORY_ENV])(settings)
+    return app

@@ -39,11 +39,16 @@ class Anvil:
 
 
 def find_anvil() -> Path:
+    """anvil on PATH (the Makefile puts node_modules/.bin there), else in a node_modules/.bin
+    of the current directory or one above it."""
     on_path = shutil.which("anvil")
     if on_path:
         return Path(on_path)
-    # libs/testing/src/betfuz_testing/anvil.py -> repository root
-    return Path(__file__).resolve().parents[4] / "node_modules" / ".bin" / "anvil"
+    for folder in (Path.cwd(), *Path.cwd().parents):
+        candidate = folder / "node_modules" / ".bin" / "anvil"
+        if candidate.exists():
+            return candidate
+    raise FileNotFoundError("anvil not found: run `make install` (npm package @foundry-rs/anvil)")
 
 
 def _free_port() -> int:

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 import asyncpg
 
 from betfuz_common.db import Migration, migrate
-from dev.postgres import DEFAULT_ADMIN_URL, ensure_running, with_database
+from betfuz_testing.postgres import DEFAULT_ADMIN_URL, ensure_running, with_database
 
 
 def _docker_available() -> bool:

@@ -14,20 +14,6 @@ from pathlib import Path
 
 import httpx
 
-REPO = Path(__file__).resolve().parents[4]
-# Every source root, so a child process imports exactly what the test process imports.
-SOURCE_PATH = os.pathsep.join(
-    str(REPO / part)
-    for part in (
-        "libs/common/src",
-        "libs/testing/src",
-        "services/topup/src",
-        "services/treasury/src",
-        "services/ledger/src",
-        ".",
-    )
-)
-
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -61,16 +47,16 @@ def running(
 ) -> Iterator[str]:
     """Start `python -m module`, yield its base URL once healthy, SIGTERM it afterwards."""
     port = port or free_port()
+    # The child runs the same interpreter, so it imports the same installed projects.
     full_env = {
         **os.environ,
-        "PYTHONPATH": SOURCE_PATH,
         **env,
         "PORT": str(port),
         "HOST": "127.0.0.1",
     }
     sink = log_path.open("ab") if log_path else subprocess.DEVNULL
     process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-        [sys.executable, "-m", module, *args], env=full_env, stdout=sink, stderr=sink, cwd=REPO
+        [sys.executable, "-m", module, *args], env=full_env, stdout=sink, stderr=sink
     )
     base = f"http://127.0.0.1:{port}"
     try:

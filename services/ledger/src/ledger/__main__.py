@@ -10,7 +10,7 @@ from ledger.app import create_app
 from ledger.commands import deploy_command, worker_command
 from ledger.config import LedgerSettings
 
-MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
+MIGRATIONS = Path(__file__).parent / "migrations"
 
 SERVICE = ServiceDefinition(
     name="ledger",

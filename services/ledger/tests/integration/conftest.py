@@ -12,17 +12,14 @@ import pytest
 
 from betfuz_common.db import create_pool
 from betfuz_testing.anvil import Anvil
-from betfuz_testing.database import create_database, drop_database
-from dev.platform import all_migrations
+from betfuz_testing.fixtures import FreshDatabase
 from ledger.config import LedgerSettings
 from services.ledger.tests.integration.support import SettingsFactory, settings_for
 
 
 @pytest.fixture
-async def ledger_db(admin_database_url: str) -> AsyncIterator[str]:
-    url = await create_database(admin_database_url, all_migrations(), prefix="betfuz_ledger")
-    yield url
-    await drop_database(admin_database_url, url)
+async def ledger_db(fresh_database: FreshDatabase) -> str:
+    return await fresh_database("ledger")
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from topup.metrics import TopupMetrics
 from topup.reconcile import ReconcileConfig, reconcile_once, report_dict, run_forever
 from topup.runtime import open_service
 
-MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
+MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 def reconcile_command(settings: TopupSettings, args: argparse.Namespace) -> int:

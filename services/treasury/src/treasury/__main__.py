@@ -9,7 +9,7 @@ from betfuz_common.cli import ServiceDefinition, run
 from treasury.app import create_app
 from treasury.config import TreasurySettings
 
-MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
+MIGRATIONS = Path(__file__).parent / "migrations"
 
 SERVICE = ServiceDefinition(
     name="treasury",
