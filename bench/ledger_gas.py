@@ -22,7 +22,8 @@ from web3 import AsyncWeb3
 
 from betfuz_testing.anvil import DEV_PRIVATE_KEYS, run_anvil
 from ledger.artifact import load_artifact
-from ledger.chain import BetToRecord, LedgerChain, connect, deploy, open_web3
+from ledger.chain import LedgerChain, connect, deploy, open_web3
+from ledger.ports import BetToRecord
 
 KEY = DEV_PRIVATE_KEYS[0]
 BATCH_SIZES = (1, 10, 100)

@@ -35,7 +35,7 @@ from sandboxes.wema.server import create_app as create_wema_sandbox
 from services.treasury.tests.support import WEMA_KEY, WEMA_SECRET, settings_env
 from topup.app import create_app as create_topup_app
 from topup.config import TopupSettings
-from topup.service import TopupService
+from topup.ports import TopupPorts
 from treasury.app import create_app as create_treasury_app
 from treasury.config import TreasurySettings
 
@@ -165,9 +165,9 @@ class Services:
     pool: asyncpg.Pool
 
     @property
-    def topup_service(self) -> TopupService:
-        service: TopupService = self.topup_app.state.topup
-        return service
+    def topup_ports(self) -> TopupPorts:
+        ports: TopupPorts = self.topup_app.state.ports
+        return ports
 
 
 @asynccontextmanager

@@ -369,7 +369,7 @@ class MoneyMachine(RuleBasedStateMachine):
                 sends.append(self.svc.topup.post("/topup/webhook", content=body, headers=headers))
             pending_before = {r for r, s in (await self.statuses()).items() if s == "pending"}
             report, answers = await asyncio.gather(
-                reconcile_once(self.svc.topup_service, TICK), asyncio.gather(*sends)
+                reconcile_once(self.svc.topup_ports, TICK), asyncio.gather(*sends)
             )
             assert report.ran
             assert all(a.status_code == 200 for a in answers)

@@ -199,7 +199,7 @@ async def test_insufficient_funds_is_402_and_writes_nothing(
         ({"phone": "08030000001", "carrier": "mtn", "amount": 0, "type": "data"}, "amount"),
         ({"phone": "08030000001", "carrier": "mtn", "amount": -100, "type": "data"}, "amount"),
         ({"phone": "08030000001", "carrier": "mtn", "amount": 10.001, "type": "data"}, "amount"),
-        ({"phone": "08030000001", "carrier": "mtn", "amount": "1000", "type": "data"}, "amount"),
+        ({"phone": "08030000001", "carrier": "mtn", "amount": "1e3", "type": "data"}, "amount"),
         (
             {"phone": "08030000001", "carrier": "mtn", "amount": 10_000_000, "type": "data"},
             "amount",

@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib
+import importlib.resources
 import os
+import socket
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -31,17 +33,21 @@ GRACEFUL_SHUTDOWN_SECONDS = 25
 
 @dataclass
 class ServiceDefinition(Generic[S]):
+    """What a service's `__main__` hands the shared CLI. `name` is its package and its schema;
+    its migrations ship inside the package (`<name>/migrations`), after the shared ones."""
+
     name: str
-    schema: str
     settings_cls: type[S]
     create_app: Callable[[S], Starlette]
-    migrations_dir: Path
-    uses_idempotency: bool = True
     commands: Mapping[str, tuple[str, Command[S]]] = field(default_factory=dict)
 
+    @property
+    def schema(self) -> str:
+        return self.name
+
     def migrations(self) -> list[Migration]:
-        sources = [("common", COMMON_MIGRATIONS)] if self.uses_idempotency else []
-        return discover([*sources, (self.name, self.migrations_dir)])
+        own = Path(str(importlib.resources.files(self.name) / "migrations"))
+        return discover([("common", COMMON_MIGRATIONS), (self.name, own)])
 
 
 def run(service: ServiceDefinition[S], argv: Sequence[str]) -> int:
@@ -102,11 +108,24 @@ def _serve(service: ServiceDefinition[S], settings: S) -> int:
             os.environ.get("UVICORN_TIMEOUT_GRACEFUL_SHUTDOWN", GRACEFUL_SHUTDOWN_SECONDS)
         ),
     )
+    sockets = [config.bind_socket()]
+    if settings.metrics_port is not None:
+        # A second listener for /metrics only (the app answers it on no other port); the load
+        # balancer's target group never points at it.
+        sockets.append(_listen(config.host, settings.metrics_port))
     if workers > 1:
-        Multiprocess(config, sockets=[config.bind_socket()]).run()
+        Multiprocess(config, sockets=sockets).run()
     else:
-        uvicorn.Server(config).run()
+        uvicorn.Server(config).run(sockets=sockets)
     return 0
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.set_inheritable(True)
+    return sock
 
 
 _FACTORY_ENV = "BETFUZ_APP_FACTORY"

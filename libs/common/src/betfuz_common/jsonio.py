@@ -1,4 +1,8 @@
-"""JSON with exact money: numbers parse to Decimal/int, Decimals serialise as exact literals."""
+"""JSON with exact money: numbers parse to Decimal/int, Decimals serialise as exact literals.
+
+Reading is strict where a lenient parser would silently pick one meaning: a key given twice
+(which value is the amount?), NaN/Infinity, control characters and lone surrogates in strings.
+"""
 
 from __future__ import annotations
 
@@ -9,19 +13,47 @@ from typing import Any
 
 import orjson
 
+from betfuz_common.text import TextError, check_tree
+
 
 class JsonError(ValueError):
     """The bytes are not a JSON document we accept."""
+
+
+class RefusedText(JsonError):
+    """Well-formed JSON holding a string we refuse; `path` names it."""
+
+    def __init__(self, message: str, path: str) -> None:
+        super().__init__(message)
+        self.path = path
 
 
 def _reject_constant(name: str) -> Any:
     raise JsonError(f"{name} is not a number")
 
 
+def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in obj:
+            raise JsonError(f"the key {key!r} appears twice")
+        obj[key] = value
+    return obj
+
+
 def loads(body: bytes | str) -> Any:
-    """Parse JSON; every non-integer number becomes a Decimal, NaN/Infinity are refused."""
+    """Parse JSON; every non-integer number becomes a Decimal; refuse what is ambiguous."""
     try:
-        return json.loads(body, parse_float=Decimal, parse_constant=_reject_constant)
+        value = json.loads(
+            body,
+            parse_float=Decimal,
+            parse_constant=_reject_constant,
+            object_pairs_hook=_object,
+        )
+        check_tree(value)
+        return value
+    except TextError as exc:
+        raise RefusedText(str(exc), exc.path) from None
     except (ValueError, RecursionError) as exc:
         if isinstance(exc, JsonError):
             raise

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import re
+from typing import Annotated
 
 import phonenumbers
+from pydantic import BeforeValidator, WithJsonSchema
 
 # Exactly the two written forms the services document. phonenumbers alone is lenient: it drops
 # trailing junk ("08012345678*") and punctuation, so a number the OpenAPI documents refuse
@@ -34,3 +36,33 @@ def normalise_ng_mobile(raw: str) -> str:
     ):
         raise PhoneError("is not a Nigerian mobile number")
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+# The ranges libphonenumber accepts as Nigerian mobiles in full; the OpenAPI documents publish
+# this one pattern (the server's libphonenumber check stays authoritative: a few numbers in
+# 0702/0819 are valid too).
+MOBILE_PATTERN = r"^(\+234|0)(70[13-9]|7[12][0-9]|80[1-9]|81[0-8]|90[1-9]|91[0-6])[0-9]{7}$"
+
+
+def _mobile(value: object) -> str:
+    if not isinstance(value, str):
+        raise ValueError("must be a string")
+    try:
+        return normalise_ng_mobile(value)
+    except PhoneError as exc:
+        raise ValueError(str(exc)) from None
+
+
+# A request field holding a Nigerian mobile number; validated and normalised to E.164.
+NigerianMobile = Annotated[
+    str,
+    BeforeValidator(_mobile),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": MOBILE_PATTERN,
+            "description": "Nigerian mobile number, +234… or 0…; stored as E.164",
+            "examples": ["+2348012345678", "08012345678"],
+        }
+    ),
+]

@@ -25,7 +25,8 @@ def public_jwk(private: Any, kid: str, algorithm: str) -> dict[str, Any]:
 
 
 def token(private: Any, kid: str, algorithm: str, sub: str = "user-7") -> str:
-    claims = {"sub": sub, "exp": int(time.time()) + 60, "role": "compliance"}
+    now = int(time.time())
+    claims = {"sub": sub, "iat": now, "exp": now + 60, "role": "compliance"}
     return jwt.encode(claims, private, algorithm=algorithm, headers={"kid": kid})
 
 
@@ -50,7 +51,7 @@ class FakeIdentityProvider:
             min_refresh_seconds=min_refresh_seconds,
             transport=httpx.MockTransport(self.handler),
         )
-        return JwtVerifier("unused-hs256-secret", jwks=keys)
+        return JwtVerifier("unused-hs256-secret", algorithms=("RS256", "ES256"), jwks=keys)
 
 
 @pytest.mark.parametrize(
@@ -123,7 +124,7 @@ async def test_an_identity_provider_outage_keeps_the_keys_already_known() -> Non
     keys = JwksKeys(
         JWKS_URL, ttl_seconds=0, min_refresh_seconds=0, transport=httpx.MockTransport(idp.handler)
     )
-    verifier = JwtVerifier("unused", jwks=keys)
+    verifier = JwtVerifier("unused", algorithms=("RS256", "ES256"), jwks=keys)
     await verifier.verify(token(private, "k1", "RS256"))
 
     idp.down = True

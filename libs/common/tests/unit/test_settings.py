@@ -6,6 +6,7 @@ from pydantic import SecretStr
 from betfuz_common.settings import (
     DEV_MARK,
     CommonSettings,
+    SecretKind,
     SettingsError,
     load_settings,
     secret_list,
@@ -14,15 +15,26 @@ from betfuz_common.settings import (
 
 class DemoSettings(CommonSettings):
     provider_secret: SecretStr
+    provider_pin: SecretStr
 
-    DEV_DEFAULTS: ClassVar[dict[str, str]] = {"PROVIDER_SECRET": DEV_MARK + "provider"}
+    DEV_DEFAULTS: ClassVar[dict[str, str]] = {
+        "PROVIDER_SECRET": DEV_MARK + "provider",
+        "PROVIDER_PIN": DEV_MARK + "1111",
+    }
+    SECRETS: ClassVar[dict[str, SecretKind]] = {
+        "PROVIDER_SECRET": SecretKind.ISSUED,
+        "PROVIDER_PIN": SecretKind.PIN,
+    }
 
 
 PROD_ENV = {
     "APP_ENV": "prod",
     "DATABASE_URL": "postgresql://svc:pw@db.internal:5432/betfuz",
     "JWT_SECRET": "a-real-production-secret-value-xyz",
+    "JWT_AUDIENCE": "authenticated",
+    "JWT_ISSUER": "https://project.supabase.co/auth/v1",
     "PROVIDER_SECRET": "real-provider-secret",
+    "PROVIDER_PIN": "4721",
 }
 
 
@@ -67,3 +79,37 @@ def test_secret_list_splits_rotation_secrets() -> None:
 def test_settings_never_print_their_secrets() -> None:
     settings = load_settings(DemoSettings, PROD_ENV)
     assert "real-provider-secret" not in repr(settings)
+
+
+@pytest.mark.parametrize("variable", ["JWT_AUDIENCE", "JWT_ISSUER"])
+def test_prod_requires_the_token_audience_and_issuer(variable: str) -> None:
+    env = {k: v for k, v in PROD_ENV.items() if k != variable}
+    with pytest.raises(SettingsError, match=variable):
+        load_settings(DemoSettings, env)
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("JWT_SECRET", "seed-me"),
+        ("JWT_SECRET", "CHANGE_ME-0123456789abcdef0123456789"),
+        ("JWT_SECRET", "x" * 40),
+        ("JWT_SECRET", "short-but-real-looking-31-bytes"),
+        ("PROVIDER_SECRET", "seed-me"),
+        ("PROVIDER_SECRET", "your_secret_key"),
+        ("PROVIDER_SECRET", "x"),
+        ("PROVIDER_SECRET", "fifteen-chars!!"),
+        ("PROVIDER_PIN", "0000"),
+        ("PROVIDER_SECRET", "real-provider-secret,seed-me"),
+        ("DATABASE_URL", "postgresql://user:password@your_host/db"),
+    ],
+)
+def test_prod_refuses_placeholders_and_short_secrets_naming_the_variable(
+    variable: str, value: str
+) -> None:
+    with pytest.raises(SettingsError, match=variable):
+        load_settings(DemoSettings, {**PROD_ENV, variable: value})
+
+
+def test_a_pin_is_exempt_from_the_length_rule_but_not_from_placeholders() -> None:
+    assert load_settings(DemoSettings, {**PROD_ENV, "PROVIDER_PIN": "9137"}).is_prod

@@ -3,21 +3,16 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 from betfuz_common.cli import ServiceDefinition, run
 from ledger.app import create_app
 from ledger.commands import deploy_command, worker_command
 from ledger.config import LedgerSettings
 
-MIGRATIONS = Path(__file__).parent / "migrations"
-
 SERVICE = ServiceDefinition(
     name="ledger",
-    schema="ledger",
     settings_cls=LedgerSettings,
     create_app=create_app,
-    migrations_dir=MIGRATIONS,
     commands={
         "deploy": (
             "deploy BetLedger to $POLYGON_RPC_URL, grant the recorder role, "

@@ -9,21 +9,16 @@ from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
 
-from betfuz_common.auth import JwtVerifier
+from betfuz_common.app import ServiceApp, create_service_app, pool_lifespan
 from betfuz_common.logging import get_logger
-from betfuz_common.web import create_service_app, pool_lifespan
-from ledger.chain_gateway import chain_factory as settings_chain_factory
+from ledger.chain import chain_factory as settings_chain_factory
 from ledger.config import LedgerSettings
-from ledger.openapi import OPENAPI
-from ledger.ports import ChainFactory
-from ledger.routes import ROUTES
+from ledger.errors import ERRORS
+from ledger.ports import ChainFactory, LedgerPorts
+from ledger.routes import api
 from ledger.worker import Clock, Worker, WorkerConfig, url_secrets, utc_now
 
 log = get_logger("ledger.app")
-
-
-def default_chain_factory(settings: LedgerSettings) -> ChainFactory | None:
-    return settings_chain_factory(settings) if settings.ledger_contract_address else None
 
 
 def create_app(
@@ -32,15 +27,12 @@ def create_app(
     chain_factory: ChainFactory | None = None,
     clock: Clock = utc_now,
 ) -> Starlette:
-    open_chain = chain_factory or default_chain_factory(settings)
+    open_chain = chain_factory or settings_chain_factory(settings)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        app.state.verifier = JwtVerifier(
-            settings.jwt_secret.get_secret_value(), jwks_url=settings.jwks_url
-        )
-        app.state.chain_factory = open_chain
         async with pool_lifespan(app, settings.database_url.get_secret_value()):
+            app.state.ports = LedgerPorts(pool=app.state.pool, open_chain=open_chain)
             task = _start_worker(app, settings, open_chain, clock)
             try:
                 yield
@@ -52,11 +44,13 @@ def create_app(
                         await task
 
     return create_service_app(
-        prefix="/ledger",
-        routes=ROUTES,
-        openapi=OPENAPI,
-        lifespan=lifespan,
-        max_body_bytes=settings.max_body_bytes,
+        ServiceApp(
+            prefix="/ledger",
+            api=api,
+            errors=ERRORS,
+            lifespan=lifespan,
+            settings=settings,
+        )
     )
 
 

@@ -1,7 +1,7 @@
 """The compiled BetLedger contract, as committed in ``artifacts/BetLedger.json``.
 
 Runtime code reads the artifact and never compiles: the compiler is a developer tool
-(see ``ledger.contract_build``), and the deployed bytecode must be the reviewed one.
+(see ``dev.contract_build``), and the deployed bytecode must be the reviewed one.
 """
 
 import json

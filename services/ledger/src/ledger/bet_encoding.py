@@ -3,10 +3,14 @@
 import hashlib
 from decimal import Decimal
 
-KOBO_PER_NAIRA = 100
+from betfuz_common.money import MoneyError, to_kobo
+
 # The contract stores amounts as uint56 (see contracts/BetLedger.sol).
 MAX_KOBO = 2**56 - 1
-_MAX_NAIRA = Decimal(MAX_KOBO) / KOBO_PER_NAIRA  # exact: 720575940379279.35
+
+
+class Unrecordable(ValueError):
+    """A win the contract can never hold: recording it would fail however often it is tried."""
 
 
 def bet_hash(bet_id: str) -> bytes:
@@ -14,32 +18,12 @@ def bet_hash(bet_id: str) -> bytes:
     return hashlib.sha256(bet_id.encode("utf-8")).digest()
 
 
-def naira_to_kobo(naira: Decimal) -> int:
-    """Exact conversion; raises ValueError for sub-kobo, negative, non-finite or too large."""
-    if not isinstance(naira, Decimal):
-        raise TypeError(f"naira must be a Decimal, not {type(naira).__name__}")
-    if not naira.is_finite():
-        raise ValueError(f"amount is not a finite number: {naira}")
-    if naira < 0:
-        raise ValueError(f"amount is negative: {naira}")
-    if naira > _MAX_NAIRA:
-        raise ValueError(f"amount is too large for the ledger: {naira}")
-    # Integer arithmetic on the coefficient, not Decimal multiplication: the latter rounds to
-    # the context precision (28 digits) and would accept 1.000…0001 as 100 kobo.
-    _, digits, exponent = naira.as_tuple()
-    coefficient = int("".join(map(str, digits)))
-    shift = int(exponent) + 2  # kobo = coefficient * 10**shift
-    if shift >= 0:
-        return coefficient * _power_of_ten(shift)
-    if coefficient and (-shift > len(digits) or coefficient % _power_of_ten(-shift)):
-        raise ValueError(f"amount has a fraction of a kobo: {naira}")
-    return coefficient // _power_of_ten(-shift)
-
-
-def _power_of_ten(n: int) -> int:
-    result: int = 10**n  # typeshed types int ** int as Any (a negative n gives a float)
-    return result
-
-
-def kobo_to_naira(kobo: int) -> Decimal:
-    return Decimal(kobo) / KOBO_PER_NAIRA
+def chain_amount(naira: Decimal) -> int:
+    """The win in kobo as the contract holds it; Unrecordable when it cannot."""
+    try:
+        kobo = to_kobo(naira)
+    except MoneyError as exc:
+        raise Unrecordable(str(exc)) from None
+    if not 0 <= kobo <= MAX_KOBO:
+        raise Unrecordable(f"amount out of range for the ledger: {naira} (at most {MAX_KOBO} kobo)")
+    return kobo

@@ -1,13 +1,15 @@
-"""Typed client for the BetLedger contract: what the ledger worker calls.
+"""The BetLedger contract on an EVM chain: the one adapter behind `ports.LedgerChainPort`.
 
     async with connect(rpc_url, private_key, contract_address) as chain:
         tx_hash = await chain.record_bets([BetToRecord(bet_hash(bet_id), kobo), ...])
         # store tx_hash as pending, then:
-        final = await chain.wait_for_finality(tx_hash)
+        final = await chain.wait_for_finality([tx_hash])
 
 Re-sending a batch is always safe: ``recordBets`` skips hashes already on chain, so after a
 crash or a dropped transaction the worker sends the same batch again.
 """
+
+from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Sequence
@@ -18,30 +20,37 @@ from typing import Any
 from eth_abi.abi import decode as abi_decode
 from eth_typing import ChecksumAddress, HexStr
 from eth_utils.abi import function_signature_to_4byte_selector
+from eth_utils.crypto import keccak
 from hexbytes import HexBytes
 from web3 import AsyncHTTPProvider, AsyncWeb3
 from web3.contract import AsyncContract
 from web3.exceptions import ContractCustomError, TransactionNotFound, Web3RPCError
-from web3.types import TxReceipt
+from web3.types import FilterParams, TxReceipt
 
 from ledger.artifact import ContractArtifact, load_artifact
 from ledger.bet_encoding import MAX_KOBO
-from ledger.tx_sender import Fees, TxSender, default_min_priority_fee, load_account
+from ledger.config import LedgerSettings
+from ledger.ports import (
+    BetRecord,
+    BetToRecord,
+    ChainFactory,
+    Finality,
+    LedgerChainPort,
+    Recording,
+    Replacement,
+    TxStatus,
+)
+from ledger.tx_sender import (
+    Fees,
+    TransactionAlreadyMined,
+    TxSender,
+    default_min_priority_fee,
+    load_account,
+)
 
 DEFAULT_CONFIRMATIONS = 64  # fallback only; Polygon PoS nodes answer the `finalized` tag
-
-
-@dataclass(frozen=True)
-class BetToRecord:
-    bet_hash: bytes  # 32 bytes: ledger.bet_encoding.bet_hash(bet_id)
-    amount_kobo: int
-
-
-@dataclass(frozen=True)
-class BetRecord:
-    amount_kobo: int
-    recorded_at: int  # unix seconds (block timestamp)
-    recorder: ChecksumAddress
+DEFAULT_LOG_BLOCK_RANGE = 2000  # the widest eth_getLogs range public RPC nodes allow
+BET_RECORDED_TOPIC = "0x" + keccak(text="BetRecorded(bytes32,uint256,address)").hex()
 
 
 @dataclass(frozen=True)
@@ -50,18 +59,8 @@ class LedgerStats:
     total_amount_kobo: int
 
 
-@dataclass(frozen=True)
-class Finality:
-    tx_hash: str  # the one that was mined: the original or one of its replacements
-    block_number: int
-    succeeded: bool  # receipt status; a failed transaction recorded nothing
-
-
-@dataclass(frozen=True)
-class Replacement:
-    tx_hash: str
-    max_fee_per_gas: int
-    max_priority_fee_per_gas: int
+class ChainMismatchError(RuntimeError):
+    """The node serves another chain than the one configured: refuse to send anything."""
 
 
 class ContractRevert(Exception):
@@ -96,6 +95,8 @@ def _validate_batch(batch: Sequence[BetToRecord]) -> None:
 
 
 class LedgerChain:
+    """BetLedger through one AsyncWeb3 session and one signing key."""
+
     def __init__(
         self,
         w3: AsyncWeb3[Any],
@@ -106,6 +107,7 @@ class LedgerChain:
         confirmations: int = DEFAULT_CONFIRMATIONS,
         use_finalized_tag: bool = True,
         poll_interval: float = 2.0,
+        log_block_range: int = DEFAULT_LOG_BLOCK_RANGE,
     ) -> None:
         self._w3 = w3
         self._sender = sender
@@ -116,6 +118,7 @@ class LedgerChain:
         self._confirmations = confirmations
         self._use_finalized_tag = use_finalized_tag
         self._poll_interval = poll_interval
+        self._log_block_range = log_block_range
 
     def __repr__(self) -> str:
         return f"LedgerChain(contract={self.address}, sender={self._sender!r})"
@@ -123,6 +126,10 @@ class LedgerChain:
     @property
     def address(self) -> ChecksumAddress:
         return self._contract.address
+
+    @property
+    def contract_address(self) -> str:
+        return str(self._contract.address)
 
     @property
     def sender_address(self) -> ChecksumAddress:
@@ -148,9 +155,13 @@ class LedgerChain:
             self._contract.encode_abi("recordBet", [bet.bet_hash, bet.amount_kobo])
         )
 
-    async def replace(self, tx_hash: str) -> Replacement:
-        """Re-send a stuck transaction with the same nonce and fees bumped >= 12.5%."""
-        new_hash, fees = await self._sender.replace(HexBytes(tx_hash))
+    async def replace(self, tx_hash: str) -> Replacement | None:
+        """Re-send a stuck transaction with the same nonce and fees bumped >= 12.5%; None when
+        it is no longer pending (mined, or dropped by the node)."""
+        try:
+            new_hash, fees = await self._sender.replace(HexBytes(tx_hash))
+        except (TransactionAlreadyMined, TransactionNotFound):
+            return None
         return Replacement(
             new_hash.to_0x_hex(), fees.max_fee_per_gas, fees.max_priority_fee_per_gas
         )
@@ -183,14 +194,14 @@ class LedgerChain:
 
     # ------------------------------------------------------------------ finality
 
-    async def wait_for_finality(self, tx_hash: str, *replacements: str) -> Finality:
+    async def wait_for_finality(self, tx_hashes: Sequence[str]) -> Finality:
         """Wait until the transaction (or one of its replacements) is final.
 
         Final means: in a block at or below the node's ``finalized`` block; when the node
         does not answer that tag (or ``use_finalized_tag`` is off), ``confirmations``
         blocks deep. Polls forever: bound it with ``asyncio.timeout``.
         """
-        hashes = (tx_hash, *replacements)
+        hashes = tuple(tx_hashes)
         while True:
             final = await self._final_receipt(hashes)
             if final is not None:
@@ -203,7 +214,7 @@ class LedgerChain:
             return None
         tx_hash, receipt = found
         number = int(receipt["blockNumber"])
-        if not await self._is_final(number):
+        if not await self.is_final(number):
             return None
         # A reorg can move the transaction after its receipt was read: only a receipt whose
         # block is still the canonical one at that height counts.
@@ -220,7 +231,7 @@ class LedgerChain:
                 continue
         return None
 
-    async def _is_final(self, block_number: int) -> bool:
+    async def is_final(self, block_number: int) -> bool:
         if self._use_finalized_tag:
             try:
                 finalized = await self._w3.eth.get_block("finalized")
@@ -231,7 +242,59 @@ class LedgerChain:
         latest = await self._w3.eth.block_number
         return latest - block_number + 1 >= self._confirmations
 
+    async def tx_status(self, tx_hashes: Sequence[str]) -> TxStatus:
+        status = TxStatus.UNKNOWN
+        for tx_hash in tx_hashes:
+            try:
+                await self._w3.eth.get_transaction_receipt(HexStr(tx_hash))
+            except TransactionNotFound:
+                pass
+            else:
+                return TxStatus.MINED
+            try:
+                await self._w3.eth.get_transaction(HexStr(tx_hash))
+            except TransactionNotFound:
+                continue
+            status = TxStatus.PENDING
+        return status
+
     # ------------------------------------------------------------------ reads
+
+    async def latest_block(self) -> int:
+        return int(await self._w3.eth.block_number)
+
+    async def find_recordings(
+        self, bet_hashes: Sequence[bytes], from_block: int
+    ) -> dict[bytes, Recording]:
+        """Each bet's first BetRecorded event from `from_block`, in block ranges a public node
+        accepts."""
+        wanted = {"0x" + h.hex() for h in bet_hashes}
+        found: dict[bytes, Recording] = {}
+        if not wanted:
+            return found
+        latest = await self.latest_block()
+        start = max(from_block, 0)
+        while start <= latest and len(found) < len(wanted):
+            end = min(start + self._log_block_range - 1, latest)
+            params: FilterParams = {
+                "address": self.address,
+                "fromBlock": start,
+                "toBlock": end,
+                "topics": [HexStr(BET_RECORDED_TOPIC), [HexStr(t) for t in sorted(wanted)]],
+            }
+            for log in await self._w3.eth.get_logs(params):
+                bet = bytes(log["topics"][1])
+                # A hash is recorded once ever; the first event is the one that counts.
+                found.setdefault(
+                    bet,
+                    Recording(
+                        tx_hash=log["transactionHash"].to_0x_hex(),
+                        block_number=int(log["blockNumber"]),
+                        amount_kobo=int.from_bytes(bytes(log["data"])[:32], "big"),
+                    ),
+                )
+            start = end + 1
+        return found
 
     async def bet_exists(self, bet_hash: bytes) -> bool:
         exists: bool = await self._contract.functions.betExists(bet_hash).call()
@@ -241,7 +304,7 @@ class LedgerChain:
         amount, recorded_at, recorder = await self._contract.functions.getBetRecord(bet_hash).call()
         if int(recorder, 16) == 0:  # the contract reads unknown hashes as zeros
             return None
-        return BetRecord(int(amount), int(recorded_at), recorder)
+        return BetRecord(int(amount), int(recorded_at), str(recorder))
 
     async def get_stats(self) -> LedgerStats:
         total_bets, total_amount = await self._contract.functions.getStats().call()
@@ -279,17 +342,24 @@ async def connect(
     private_key: str,
     contract_address: str,
     *,
+    expected_chain_id: int | None = None,
     min_priority_fee_wei: int | None = None,
     confirmations: int = DEFAULT_CONFIRMATIONS,
     use_finalized_tag: bool = True,
     poll_interval: float = 2.0,
+    log_block_range: int = DEFAULT_LOG_BLOCK_RANGE,
 ) -> AsyncIterator[LedgerChain]:
     """A LedgerChain on one HTTP connection pool, closed on exit.
 
-    ``min_priority_fee_wei`` defaults to 25 gwei on Polygon (137, 80002) and 0 elsewhere.
+    ``min_priority_fee_wei`` defaults to 25 gwei on Polygon (137, 80002) and 0 elsewhere; with
+    ``expected_chain_id``, a node that serves another chain is refused before anything is sent.
     """
     async with open_web3(rpc_url) as w3:
         sender = await _sender(w3, private_key, min_priority_fee_wei)
+        if expected_chain_id is not None and sender.chain_id != expected_chain_id:
+            raise ChainMismatchError(
+                f"the node serves chain {sender.chain_id}, LEDGER_CHAIN_ID is {expected_chain_id}"
+            )
         yield LedgerChain(
             w3,
             sender,
@@ -298,7 +368,33 @@ async def connect(
             confirmations=confirmations,
             use_finalized_tag=use_finalized_tag,
             poll_interval=poll_interval,
+            log_block_range=log_block_range,
         )
+
+
+def chain_factory(settings: LedgerSettings) -> ChainFactory | None:
+    """Opens the configured node and contract for one tick or one request; None when no
+    contract is configured."""
+    address = settings.ledger_contract_address
+    if not address:
+        return None
+
+    @asynccontextmanager
+    async def open_chain() -> AsyncIterator[LedgerChainPort]:
+        async with connect(
+            settings.polygon_rpc_url,
+            settings.ledger_private_key.get_secret_value(),
+            address,
+            expected_chain_id=settings.ledger_chain_id,
+            min_priority_fee_wei=settings.min_priority_fee_wei,
+            confirmations=settings.ledger_confirmations,
+            use_finalized_tag=settings.ledger_use_finalized_tag,
+            poll_interval=settings.ledger_poll_interval_seconds,
+            log_block_range=settings.ledger_log_block_range,
+        ) as chain:
+            yield chain
+
+    return open_chain
 
 
 async def deploy(

@@ -11,8 +11,7 @@ import time
 
 from betfuz_common.db import create_pool
 from betfuz_common.logging import get_logger
-from ledger.chain import deploy, open_web3
-from ledger.chain_gateway import chain_factory
+from ledger.chain import chain_factory, deploy, open_web3
 from ledger.config import LedgerSettings
 from ledger.worker import Worker, WorkerConfig, url_secrets
 
@@ -68,9 +67,11 @@ def worker_command(settings: LedgerSettings, args: argparse.Namespace) -> int:
 async def _run_worker(settings: LedgerSettings, *, once: bool) -> int:
     pool = await create_pool(settings.database_url.get_secret_value(), min_size=1, max_size=4)
     try:
+        open_chain = chain_factory(settings)
+        assert open_chain is not None  # checked above: the contract address is set
         worker = Worker(
             pool,
-            chain_factory(settings),
+            open_chain,
             WorkerConfig.from_settings(settings),
             hide_in_errors=url_secrets(settings.polygon_rpc_url),
         )

@@ -7,7 +7,7 @@ from typing import ClassVar
 
 from pydantic import Field, SecretStr
 
-from betfuz_common.settings import CommonSettings
+from betfuz_common.settings import CommonSettings, SecretKind
 
 # anvil's first well-known dev account: public knowledge, worthless anywhere but a local chain.
 ANVIL_DEV_KEY = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
@@ -45,6 +45,10 @@ class LedgerSettings(CommonSettings):
         "POLYGON_RPC_URL": "http://127.0.0.1:8545",
         "LEDGER_PRIVATE_KEY": ANVIL_DEV_KEY,
         "API_BASE_URL": "http://127.0.0.1:8000",
+    }
+    SECRETS: ClassVar[dict[str, SecretKind]] = {
+        "LEDGER_PRIVATE_KEY": SecretKind.GENERATED,
+        "POLYGON_RPC_URL": SecretKind.URL,  # a hosted node's URL often carries its API key
     }
 
     @property

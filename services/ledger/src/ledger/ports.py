@@ -1,6 +1,7 @@
-"""What the worker and the verify endpoint need from the chain, and nothing more.
+"""What the worker, the verify endpoint and the audit need from the chain, and nothing more: the
+value types, the port, and the bundle of ports the service functions take.
 
-The real thing is `chain_gateway.ChainGateway` over the BetLedger client; unit tests use a fake.
+The real thing is `chain.BetLedgerChain` over the BetLedger contract; unit tests use a fake.
 """
 
 from __future__ import annotations
@@ -11,17 +12,22 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Protocol
 
-from ledger.chain import BetRecord, BetToRecord, Finality
+import asyncpg
 
-__all__ = [
-    "BetRecord",
-    "BetToRecord",
-    "ChainFactory",
-    "Finality",
-    "LedgerChainPort",
-    "Recording",
-    "TxStatus",
-]
+
+@dataclass(frozen=True)
+class BetToRecord:
+    bet_hash: bytes  # 32 bytes: ledger.bet_encoding.bet_hash(bet_id)
+    amount_kobo: int
+
+
+@dataclass(frozen=True)
+class BetRecord:
+    """What the contract holds for a bet."""
+
+    amount_kobo: int
+    recorded_at: int  # unix seconds (block timestamp)
+    recorder: str
 
 
 @dataclass(frozen=True)
@@ -31,6 +37,20 @@ class Recording:
     tx_hash: str
     block_number: int
     amount_kobo: int
+
+
+@dataclass(frozen=True)
+class Finality:
+    tx_hash: str  # the one that was mined: the original or one of its replacements
+    block_number: int
+    succeeded: bool  # receipt status; a failed transaction recorded nothing
+
+
+@dataclass(frozen=True)
+class Replacement:
+    tx_hash: str
+    max_fee_per_gas: int
+    max_priority_fee_per_gas: int
 
 
 class TxStatus(enum.Enum):
@@ -59,7 +79,7 @@ class LedgerChainPort(Protocol):
 
     async def tx_status(self, tx_hashes: Sequence[str]) -> TxStatus: ...
 
-    async def replace(self, tx_hash: str) -> str | None:
+    async def replace(self, tx_hash: str) -> Replacement | None:
         """Re-send a stuck transaction with bumped fees; None when it is no longer pending."""
         ...
 
@@ -72,3 +92,9 @@ class LedgerChainPort(Protocol):
 
 # Opens a chain connection for one tick or one request; raising means "chain unreachable".
 ChainFactory = Callable[[], AbstractAsyncContextManager[LedgerChainPort]]
+
+
+@dataclass(frozen=True)
+class LedgerPorts:
+    pool: asyncpg.Pool
+    open_chain: ChainFactory | None  # None: no contract configured (the API still reads)

@@ -1,58 +1,20 @@
-"""SQL for ledger.ledger_entries (and the read of public.bet_slips that feeds it)."""
+"""SQL for ledger.ledger_entries (and the read of public.bet_slips that feeds it), and nothing
+else; rows come back as domain values."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Coroutine, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-import asyncpg
-
 from betfuz_common.db import Conn
 from ledger import csv_export
+from ledger.domain import Entry, EntryFilter
 
 ENTRY_COLUMNS = """id, bet_slip_id, bet_hash, win_amount, network, status, tx_hash, block_number,
     sent_tx_hashes, search_from_block, attempts, next_attempt_at, error_message, created_at,
     submitted_at, confirmed_at"""
-
-
-@dataclass(frozen=True)
-class Entry:
-    id: int
-    bet_slip_id: str
-    bet_hash: str  # 64 hex characters
-    win_amount: Decimal
-    network: str
-    status: str
-    tx_hash: str | None
-    block_number: int | None
-    sent_tx_hashes: tuple[str, ...]
-    search_from_block: int | None
-    attempts: int
-    next_attempt_at: datetime
-    error_message: str | None
-    created_at: datetime
-    submitted_at: datetime | None
-    confirmed_at: datetime | None
-
-    @property
-    def bet_hash_bytes(self) -> bytes:
-        return bytes.fromhex(self.bet_hash)
-
-    @classmethod
-    def from_record(cls, row: asyncpg.Record) -> Entry:
-        values: dict[str, Any] = dict(row)
-        values["sent_tx_hashes"] = tuple(values["sent_tx_hashes"])
-        return cls(**values)
-
-
-@dataclass(frozen=True)
-class EntryFilter:
-    status: str | None = None
-    created_from: datetime | None = None  # inclusive
-    created_to: datetime | None = None  # exclusive
 
 
 # ---------------------------------------------------------------- worker
@@ -229,7 +191,7 @@ async def get_entry(conn: Conn, bet_slip_id: str) -> Entry | None:
 def _where(filters: EntryFilter, args: list[Any]) -> str:
     clauses = []
     if filters.status is not None:
-        args.append(filters.status)
+        args.append(filters.status.value)
         clauses.append(f"status = ${len(args)}")
     if filters.created_from is not None:
         args.append(filters.created_from)

@@ -1,71 +1,57 @@
-"""HTTP edge: authenticate, parse, call the service, map errors. Compliance/admin only."""
+"""The ledger HTTP edge: module-level functions, each parse → service → response. Compliance
+and admin only: the ledger is the regulator's view."""
 
 from __future__ import annotations
 
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
-from starlette.routing import Route
+from starlette.responses import StreamingResponse
 
-from betfuz_common.auth import JwtVerifier, Principal, require_role
-from betfuz_common.errors import Problem, bad_gateway
-from betfuz_common.logging import get_logger
-from betfuz_common.web import JsonResponse
-from ledger import service
-from ledger.schemas import parse_export_query, parse_page_query
+from betfuz_common.api import Api, ports_of
+from betfuz_common.auth import requires
+from betfuz_common.pagination import page_of
+from ledger import schemas, service
+from ledger.errors import ChainNotConfigured, ChainUnavailable, EntryNotFound
+from ledger.ports import LedgerPorts
 
-READER_ROLES = ("compliance", "admin")
-log = get_logger("ledger.routes")
-
-
-async def _reader(request: Request) -> Principal:
-    verifier: JwtVerifier = request.app.state.verifier
-    principal = await verifier.from_header(request.headers.get("authorization"))
-    return require_role(principal, READER_ROLES)
-
-
-async def list_entries(request: Request) -> Response:
-    await _reader(request)
-    query = parse_page_query(request.query_params)
-    return JsonResponse(await service.list_entries(request.app.state.pool, query))
+api = Api(
+    title="Betfuz ledger",
+    description="Settled wins of at least ₦1,000,000, recorded on Polygon through BetLedger: "
+    "the entries, a CSV export for compliance, and a check of each entry against the chain.",
+    tag="Ledger",
+    auth=requires("compliance", "admin"),
+)
+CSV_HEADERS = {
+    "Content-Disposition": 'attachment; filename="ledger-export.csv"',
+    "Cache-Control": "no-store",
+}
 
 
-async def get_entry(request: Request) -> Response:
-    await _reader(request)
-    bet_slip_id = request.path_params["bet_slip_id"]
-    return JsonResponse(await service.get_entry(request.app.state.pool, bet_slip_id))
+@api.get("/ledger/entries")
+async def list_ledger_entries(request: Request, query: schemas.EntryQuery) -> schemas.EntryPage:
+    """Ledger entries, newest first."""
+    ports, before = ports_of(request, LedgerPorts), query.after(service.PageKey)
+    chunk = await service.list_entries(ports, query.filters(query.status), query.limit, before)
+    return page_of(chunk, schemas.EntryView.model_validate, schemas.EntryPage)
 
 
-async def export_csv(request: Request) -> Response:
-    await _reader(request)
-    filters = parse_export_query(request.query_params)
-    return StreamingResponse(
-        service.export_csv(request.app.state.pool, filters),
-        media_type="text/csv; charset=utf-8",
-        headers={
-            "Content-Disposition": 'attachment; filename="ledger-export.csv"',
-            "Cache-Control": "no-store",
-        },
-    )
+@api.get("/ledger/entries/{betSlipId}", errors=(EntryNotFound,))
+async def get_ledger_entry(request: Request, path: schemas.EntryPath) -> schemas.EntryView:
+    """The entry of one bet slip."""
+    entry = await service.get_entry(ports_of(request, LedgerPorts), path.bet_slip_id)
+    return schemas.EntryView.model_validate(entry)
 
 
-async def verify(request: Request) -> Response:
-    await _reader(request)
-    bet_slip_id = request.path_params["bet_slip_id"]
-    open_chain = request.app.state.chain_factory
-    if open_chain is None:
-        raise Problem(503, "Chain not configured", detail="LEDGER_CONTRACT_ADDRESS is not set")
-    try:
-        return JsonResponse(await service.verify(request.app.state.pool, open_chain, bet_slip_id))
-    except Problem:
-        raise
-    except Exception as exc:  # noqa: BLE001 - any chain failure is the upstream's, said as 502
-        log.warning("ledger_verify_chain_error", error=type(exc).__name__)
-        raise bad_gateway("the chain node could not be read") from None
+@api.get("/ledger/export.csv", media_type="text/csv")
+async def export_ledger_csv(request: Request, query: schemas.ExportQuery) -> StreamingResponse:
+    """Confirmed entries as CSV (the spec's columns), oldest first, streamed."""
+    chunks = service.export_csv(ports_of(request, LedgerPorts), query.filters())
+    return StreamingResponse(chunks, media_type="text/csv; charset=utf-8", headers=CSV_HEADERS)
 
 
-ROUTES = [
-    Route("/ledger/entries", list_entries, methods=["GET"]),
-    Route("/ledger/entries/{bet_slip_id}", get_entry, methods=["GET"]),
-    Route("/ledger/export.csv", export_csv, methods=["GET"]),
-    Route("/ledger/verify/{bet_slip_id}", verify, methods=["GET"]),
-]
+@api.get("/ledger/verify/{betSlipId}", errors=(EntryNotFound, ChainNotConfigured, ChainUnavailable))
+async def verify_ledger_entry(
+    request: Request, path: schemas.EntryPath
+) -> schemas.VerificationView:
+    """Compare an entry with what the chain holds for its bet."""
+    found = await service.verify(ports_of(request, LedgerPorts), path.bet_slip_id)
+    return schemas.VerificationView.of(found)

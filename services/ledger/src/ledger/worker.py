@@ -1,6 +1,7 @@
 """The recording worker: every tick, every settled big win without an entry goes on chain.
 
-One tick at a time across replicas (a session advisory lock on a dedicated connection). A tick:
+One tick at a time across replicas (a transaction-scoped advisory lock held on a dedicated
+connection for the whole tick). A tick:
 
 1. claims qualifying bet slips by inserting `pending` entries (ON CONFLICT DO NOTHING);
 2. walks the due entries in batches of LEDGER_BATCH_SIZE;
@@ -30,11 +31,11 @@ import asyncpg
 
 from betfuz_common.db import Conn
 from betfuz_common.logging import get_logger
-from betfuz_common.money import to_kobo
 from ledger import repository as repo
+from ledger.bet_encoding import chain_amount
 from ledger.config import LedgerSettings
+from ledger.domain import Entry
 from ledger.ports import BetToRecord, ChainFactory, LedgerChainPort, TxStatus
-from ledger.repository import Entry
 
 log = get_logger("ledger.worker")
 TICK_LOCK_KEY = int.from_bytes(hashlib.sha256(b"ledger:worker-tick").digest()[:8], "big") >> 1
@@ -247,7 +248,7 @@ class Worker:
         from_block = await chain.latest_block()
         async with self._pool.acquire() as conn:
             await repo.mark_sending(conn, ids, from_block=from_block, now=self._clock())
-        bets = [BetToRecord(e.bet_hash_bytes, to_kobo(e.win_amount)) for e in entries]
+        bets = [BetToRecord(e.bet_hash_bytes, chain_amount(e.win_amount)) for e in entries]
         tx_hash = await chain.record_bets(bets)
         async with self._pool.acquire() as conn:
             await repo.mark_submitted(conn, ids, tx_hash=tx_hash, now=self._clock())
@@ -283,7 +284,8 @@ class Worker:
         result: TickResult,
     ) -> None:
         """Not final in time: a transaction still unmined gets its fees bumped."""
-        replacement = await chain.replace(tx_hashes[-1])
+        replaced = await chain.replace(tx_hashes[-1])
+        replacement = None if replaced is None else replaced.tx_hash
         if replacement is not None:
             log.warning("ledger_tx_replaced", old=tx_hashes[-1], new=replacement)
             result.transactions.append(replacement)

@@ -14,6 +14,7 @@ from ledger.ports import (
     Finality,
     LedgerChainPort,
     Recording,
+    Replacement,
     TxStatus,
 )
 
@@ -69,7 +70,7 @@ class FakeChain:
         found = self.records.get(bet_hash)
         if found is None:
             return None
-        return BetRecord(found.amount_kobo, 1_700_000_000, self.contract_address)  # type: ignore[arg-type]
+        return BetRecord(found.amount_kobo, 1_700_000_000, self.contract_address)
 
     async def record_bets(self, batch: Sequence[BetToRecord]) -> str:
         if self.send_error is not None:
@@ -95,7 +96,7 @@ class FakeChain:
             return TxStatus.MINED
         return TxStatus.PENDING if "pending" in states else TxStatus.UNKNOWN
 
-    async def replace(self, tx_hash: str) -> str | None:
+    async def replace(self, tx_hash: str) -> Replacement | None:
         old = self.txs.get(tx_hash)
         if old is None or old.state != "pending":
             return None
@@ -103,7 +104,7 @@ class FakeChain:
         new_hash = self._new_hash()
         self.txs[new_hash] = FakeTx(old.bets)
         self.replaced.append(tx_hash)
-        return new_hash
+        return Replacement(new_hash, 0, 0)
 
     async def find_recordings(
         self, bet_hashes: Sequence[bytes], from_block: int

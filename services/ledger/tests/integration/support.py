@@ -14,8 +14,7 @@ import asyncpg
 from betfuz_testing.anvil import DEV_PRIVATE_KEYS
 from betfuz_testing.tokens import TEST_JWT_SECRET
 from ledger.bet_encoding import bet_hash
-from ledger.chain import connect
-from ledger.chain_gateway import chain_factory
+from ledger.chain import chain_factory, connect
 from ledger.config import LedgerSettings
 from ledger.ports import LedgerChainPort
 from ledger.worker import Worker, WorkerConfig, url_secrets, utc_now
@@ -114,6 +113,7 @@ def make_worker(
 ) -> Worker:
     """A worker on the settings' chain; `wrap` puts a (crashing) decorator around the port."""
     open_chain = chain_factory(settings)
+    assert open_chain is not None, "settings without a contract address"
     if wrap is not None:
         inner = open_chain
 

@@ -1,5 +1,6 @@
 """BetLedger and its chain client against a real anvil node over JSON-RPC."""
 
+import argparse
 import asyncio
 import os
 from typing import Any
@@ -12,12 +13,15 @@ from web3.contract import AsyncContract
 from web3.exceptions import ContractCustomError, TransactionNotFound
 from web3.types import RPCEndpoint, TxReceipt
 
+from betfuz_common.settings import load_settings
 from betfuz_testing.anvil import DEV_ADDRESSES, DEV_PRIVATE_KEYS, Anvil
-from ledger import deploy_contract
 from ledger.artifact import load_artifact
 from ledger.bet_encoding import MAX_KOBO, bet_hash
-from ledger.chain import BetToRecord, ContractRevert, LedgerChain, connect, deploy, open_web3
-from ledger.tx_sender import GWEI, Fees, TransactionAlreadyMined, TxSender, load_account
+from ledger.chain import ContractRevert, LedgerChain, connect, deploy, open_web3
+from ledger.commands import deploy_command
+from ledger.config import LedgerSettings
+from ledger.ports import BetToRecord
+from ledger.tx_sender import GWEI, Fees, TxSender, load_account
 
 pytestmark = pytest.mark.chain
 
@@ -272,13 +276,16 @@ async def test_deploy_makes_the_deployer_admin_and_grants_the_given_recorder(
     assert not await contract.functions.isRecorder(ADMIN).call()
 
 
-def test_the_deploy_script_prints_the_new_contract_address(
+def test_the_deploy_command_prints_the_new_contract_address_and_never_the_key(
     anvil: Anvil, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    env = {"POLYGON_RPC_URL": anvil.rpc_url, "LEDGER_PRIVATE_KEY": ADMIN_KEY}
-    assert deploy_contract.main(env) == 0
-    out = capsys.readouterr().out.strip()
-    assert AsyncWeb3.is_checksum_address(out)
+    env = {"APP_ENV": "test", "POLYGON_RPC_URL": anvil.rpc_url, "LEDGER_PRIVATE_KEY": ADMIN_KEY}
+    settings = load_settings(LedgerSettings, env)
+    assert deploy_command(settings, argparse.Namespace(extra=["--wait", "10"])) == 0
+    out = capsys.readouterr().out
+    printed = dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+    assert AsyncWeb3.is_checksum_address(printed["LEDGER_CONTRACT_ADDRESS"])
+    assert printed["LEDGER_CHAIN_ID"] == "31337"
     assert ADMIN_KEY[2:] not in out
 
 
@@ -356,11 +363,12 @@ async def test_a_stuck_transaction_is_replaced_with_bumped_fees_and_the_replacem
             await w3.eth.get_transaction_receipt(stuck)  # type: ignore[arg-type]
 
         replacement = await chain.replace(stuck)
+        assert replacement is not None
         await rpc(w3, "anvil_mine", "0x3")  # includes it, then finalizes its block
     finally:
         await rpc(w3, "evm_setAutomine", True)
     async with asyncio.timeout(5):
-        final = await chain.wait_for_finality(stuck, replacement.tx_hash)
+        final = await chain.wait_for_finality([stuck, replacement.tx_hash])
 
     assert replacement.max_priority_fee_per_gas * 8 >= sent["maxPriorityFeePerGas"] * 9
     assert replacement.max_fee_per_gas * 8 >= sent["maxFeePerGas"] * 9
@@ -370,8 +378,7 @@ async def test_a_stuck_transaction_is_replaced_with_bumped_fees_and_the_replacem
     with pytest.raises(TransactionNotFound):
         await w3.eth.get_transaction_receipt(stuck)  # type: ignore[arg-type]
     assert all([await chain.bet_exists(b.bet_hash) for b in batch])
-    with pytest.raises(TransactionAlreadyMined):
-        await chain.replace(replacement.tx_hash)
+    assert await chain.replace(replacement.tx_hash) is None  # mined: nothing to replace
 
 
 async def test_a_dropped_transaction_is_sent_again_at_the_nonce_it_freed(
@@ -390,8 +397,7 @@ async def test_a_dropped_transaction_is_sent_again_at_the_nonce_it_freed(
         # The base fee spikes past the transaction's maxFee; anvil then evicts it from its pool.
         await rpc(w3, "anvil_setNextBlockBaseFeePerGas", hex(sent["maxFeePerGas"] * 4))
         await rpc(w3, "evm_mine")
-        with pytest.raises(TransactionNotFound):
-            await chain.replace(dropped)
+        assert await chain.replace(dropped) is None  # dropped by the node: send it again
 
         resent = await chain.record_bets(batch)  # the same batch: recordBets is idempotent
         await rpc(w3, "evm_mine")
@@ -406,7 +412,7 @@ async def test_a_dropped_transaction_is_sent_again_at_the_nonce_it_freed(
 
 
 async def wait_in_background(chain: LedgerChain, tx_hash: str) -> "asyncio.Task[Any]":
-    task = asyncio.create_task(chain.wait_for_finality(tx_hash))
+    task = asyncio.create_task(chain.wait_for_finality([tx_hash]))
     await asyncio.sleep(0.2)  # ten polls
     return task
 
@@ -483,6 +489,6 @@ async def test_a_transaction_that_reverts_on_chain_is_final_but_not_succeeded(
         await rpc(w3, "evm_setAutomine", True)
 
     async with asyncio.timeout(5):
-        assert (await chain.wait_for_finality(first)).succeeded
-        assert not (await chain.wait_for_finality(second)).succeeded
+        assert (await chain.wait_for_finality([first])).succeeded
+        assert not (await chain.wait_for_finality([second])).succeeded
     assert (await chain.get_stats()).total_bets == 1

@@ -13,8 +13,8 @@ import pytest
 from betfuz_common.money import to_kobo
 from betfuz_testing.processes import free_port
 from ledger.bet_encoding import bet_hash
-from ledger.chain import BetToRecord, Finality, connect
-from ledger.ports import LedgerChainPort
+from ledger.chain import connect
+from ledger.ports import BetToRecord, Finality, LedgerChainPort
 from services.ledger.tests.integration.support import (
     SettingsFactory,
     add_slips,

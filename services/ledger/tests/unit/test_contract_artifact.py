@@ -1,8 +1,8 @@
 import hashlib
 import json
 
+from dev.contract_build import SOLC_VERSION, fresh_artifact_text, repo_root
 from ledger.artifact import ARTIFACT_PATH, load_artifact
-from ledger.contract_build import SOLC_VERSION, fresh_artifact_text, repo_root
 
 
 def test_the_committed_artifact_matches_a_fresh_compile_of_the_source() -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from pathlib import Path
 
 from prometheus_client import CollectorRegistry
 
@@ -16,9 +15,7 @@ from topup.app import create_app
 from topup.config import TopupSettings
 from topup.metrics import TopupMetrics
 from topup.reconcile import ReconcileConfig, reconcile_once, report_dict, run_forever
-from topup.runtime import open_service
-
-MIGRATIONS = Path(__file__).parent / "migrations"
+from topup.runtime import open_ports
 
 
 def reconcile_command(settings: TopupSettings, args: argparse.Namespace) -> int:
@@ -26,12 +23,12 @@ def reconcile_command(settings: TopupSettings, args: argparse.Namespace) -> int:
     config = ReconcileConfig.from_settings(settings)
 
     async def main() -> None:
-        async with open_service(settings, TopupMetrics(CollectorRegistry()), pool_size=4) as svc:
+        async with open_ports(settings, TopupMetrics(CollectorRegistry()), pool_size=4) as ports:
             if once:
-                report = await reconcile_once(svc, config)
+                report = await reconcile_once(ports, config)
                 sys.stdout.write(jsonio.dumps(report_dict(report)).decode() + "\n")
             else:
-                await run_forever(svc, config)
+                await run_forever(ports, config)
 
     asyncio.run(main())
     return 0
@@ -39,10 +36,8 @@ def reconcile_command(settings: TopupSettings, args: argparse.Namespace) -> int:
 
 SERVICE = ServiceDefinition(
     name="topup",
-    schema="topup",
     settings_cls=TopupSettings,
     create_app=create_app,
-    migrations_dir=MIGRATIONS,
     commands={
         "reconcile": (
             "settle pending topups with Selcom (--once: one tick, then exit)",

@@ -7,19 +7,34 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import httpx
 from starlette.applications import Starlette
 
-from betfuz_common.auth import JwtVerifier
+from betfuz_common.app import ServiceApp, create_service_app
 from betfuz_common.metrics import ServiceMetrics
-from betfuz_common.web import create_service_app
+from betfuz_common.money import as_json_number, as_text
+from betfuz_common.settings import secret_list
+from betfuz_common.webhooks import WebhookGate
 from topup.config import TopupSettings
+from topup.errors import ERRORS
 from topup.metrics import TopupMetrics
-from topup.openapi import build_openapi
 from topup.reconcile import ReconcileConfig, run_forever
-from topup.routes import build_routes
-from topup.runtime import open_service
+from topup.routes import api, providers
+from topup.runtime import open_ports
+
+
+def document_bounds(doc: dict[str, Any], settings: TopupSettings) -> None:
+    """The configured amount bounds, which no static model can say, into the document."""
+    amount = doc["components"]["schemas"]["TopupRequest"]["properties"]["amount"]
+    for branch in amount["anyOf"]:
+        if branch["type"] == "number":
+            branch.pop("exclusiveMinimum", None)
+            branch["minimum"] = as_json_number(settings.topup_min_amount)
+            branch["maximum"] = as_json_number(settings.topup_max_amount)
+    low, high = (as_text(settings.topup_min_amount), as_text(settings.topup_max_amount))
+    amount["description"] += f"; from {low} to {high}"
 
 
 def create_app(
@@ -34,14 +49,14 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        async with open_service(
+        async with open_ports(
             settings, metrics, transport=selcom_transport, pool_size=pool_size
-        ) as service:
-            app.state.pool = service.pool
-            app.state.topup = service
+        ) as ports:
+            app.state.pool = ports.pool
+            app.state.ports = ports
             loop = None
             if reconcile.interval_seconds > 0:
-                loop = asyncio.create_task(run_forever(service, reconcile), name="reconcile")
+                loop = asyncio.create_task(run_forever(ports, reconcile), name="reconcile")
             try:
                 yield
             finally:
@@ -50,12 +65,21 @@ def create_app(
                     with contextlib.suppress(asyncio.CancelledError):
                         await loop
 
-    verifier = JwtVerifier(settings.jwt_secret.get_secret_value(), jwks_url=settings.jwks_url)
     return create_service_app(
-        prefix="/topup",
-        routes=build_routes(settings, verifier),
-        openapi=build_openapi(settings.topup_min_amount, settings.topup_max_amount),
-        lifespan=lifespan,
-        max_body_bytes=settings.max_body_bytes,
-        metrics=service_metrics,
+        ServiceApp(
+            prefix="/topup",
+            api=api,
+            providers=providers,
+            errors=ERRORS,
+            lifespan=lifespan,
+            settings=settings,
+            webhook_gate=WebhookGate(
+                "X-Selcom-Signature", secret_list(settings.selcom_api_secret), "sha256"
+            ),
+            metrics=service_metrics,
+            amend_document=lambda doc: document_bounds(doc, settings),
+            validation_context={
+                "amount_bounds": (settings.topup_min_amount, settings.topup_max_amount)
+            },
+        )
     )

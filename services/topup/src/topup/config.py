@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import ClassVar, Literal, get_args
+from typing import ClassVar
 
 from pydantic import SecretStr, field_validator
 
 from betfuz_common import jsonio
-from betfuz_common.settings import DEV_MARK, CommonSettings
+from betfuz_common.settings import DEV_MARK, CommonSettings, SecretKind
+from topup.domain import Carrier, ProductType
 
-Carrier = Literal["mtn", "airtel", "glo", "9mobile"]
-ProductType = Literal["airtime", "data"]
-CARRIERS: tuple[str, ...] = get_args(Carrier)
-PRODUCT_TYPES: tuple[str, ...] = get_args(ProductType)
+CARRIERS: tuple[str, ...] = tuple(c.value for c in Carrier)
+PRODUCT_TYPES: tuple[str, ...] = tuple(t.value for t in ProductType)
 
 DEV_UTILITY_CODES = (
     "mtn:airtime=TOP,mtn:data=MTNDATA,airtel:airtime=AIRTELTOP,airtel:data=AIRTELDATA,"
@@ -77,6 +76,11 @@ class TopupSettings(CommonSettings):
         "SELCOM_PIN": DEV_MARK + "0000",
         "SELCOM_UTILITY_CODES": DEV_UTILITY_CODES,
         "API_BASE_URL": "http://127.0.0.1:8000",
+    }
+    SECRETS: ClassVar[dict[str, SecretKind]] = {
+        "SELCOM_API_KEY": SecretKind.ISSUED,
+        "SELCOM_API_SECRET": SecretKind.ISSUED,
+        "SELCOM_PIN": SecretKind.PIN,
     }
 
     @field_validator("selcom_utility_codes")

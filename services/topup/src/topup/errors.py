@@ -1,8 +1,8 @@
-"""Domain errors the service raises; the routes turn them into problem+json."""
+"""What topup refuses, without HTTP; ERRORS is how the edge answers each (create_service_app)."""
 
 from __future__ import annotations
 
-from betfuz_common.errors import Problem, not_found
+from betfuz_common.errors import SHARED_ERRORS, ErrorMap, ProblemType
 
 
 class InsufficientFunds(Exception):
@@ -13,14 +13,13 @@ class TopupNotFound(Exception):
     """No such topup for this caller (another user's topup is the same as none)."""
 
 
-def to_problem(exc: Exception) -> Problem:
-    if isinstance(exc, InsufficientFunds):
-        return Problem(
-            402,
-            "Insufficient funds",
-            detail="your wallet balance does not cover this topup",
-            code="insufficient_funds",
-        )
-    if isinstance(exc, TopupNotFound):
-        return not_found("no such topup")
-    raise TypeError(f"not a topup domain error: {exc!r}")
+ERRORS: ErrorMap = {
+    InsufficientFunds: ProblemType(
+        402,
+        "insufficient_funds",
+        "Insufficient funds",
+        "your wallet balance does not cover this topup",
+    ),
+    TopupNotFound: ProblemType(404, "topup_not_found", "Not found", "no such topup"),
+    **SHARED_ERRORS,
+}

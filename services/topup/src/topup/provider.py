@@ -8,20 +8,19 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import Decimal
-from typing import Any, Literal
+from typing import Any
 
 import httpx
 
 from betfuz_common import jsonio
 from betfuz_common.logging import get_logger
+from betfuz_common.money import as_json_number
 from topup import signing
+from topup.ports import Outcome, ProcessOrder, ProviderResult
 
 log = get_logger("topup.selcom")
 
-Outcome = Literal["success", "failed", "pending", "not_found"]
 PROCESS_PATH = "/v1/utilitypayment/process"
 QUERY_PATH = "/v1/utilitypayment/query"
 SUCCESS_CODE = "000"
@@ -30,23 +29,6 @@ IN_PROGRESS_CODES = frozenset({"111", "927", "999"})
 NOT_FOUND_CODES = frozenset({"404"})
 _SUCCESS_STATUSES = frozenset({"SUCCESS", "SUCCESSFUL", "COMPLETED"})
 _FAILED_STATUSES = frozenset({"FAIL", "FAILED", "FAILURE", "REJECTED", "CANCELLED", "ERROR"})
-
-
-@dataclass(frozen=True)
-class ProviderResult:
-    outcome: Outcome
-    result_code: str | None
-    message: str
-    external_reference: str | None = None
-
-
-@dataclass(frozen=True)
-class ProcessOrder:
-    transid: str
-    carrier: str
-    product_type: str
-    phone: str  # E.164, +234…
-    amount: Decimal
 
 
 def outcome_for_code(code: str) -> Outcome:
@@ -64,11 +46,6 @@ def outcome_for_status(status: str) -> Outcome:
     if upper in _FAILED_STATUSES:
         return "failed"
     return "pending"
-
-
-def wire_amount(amount: Decimal) -> int | Decimal:
-    """Whole Naira go as an integer (as in Selcom's examples); kobo as an exact decimal."""
-    return int(amount) if amount == amount.to_integral_value() else amount
 
 
 def national(phone: str) -> str:
@@ -109,7 +86,7 @@ class SelcomClient:
             "transid": order.transid,
             "utilitycode": self._codes[(order.carrier, order.product_type)],
             "utilityref": national(order.phone),
-            "amount": wire_amount(order.amount),
+            "amount": as_json_number(order.amount),  # whole Naira as an integer, as Selcom shows
             "vendor": self._vendor,
             "pin": self._pin,
             "msisdn": msisdn(order.phone),

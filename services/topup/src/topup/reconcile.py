@@ -1,5 +1,5 @@
 """The 5-minute SLA: settle topups the webhook never settled by asking Selcom, once per tick
-across all replicas (a session advisory lock), flag what is still open at the SLA.
+across all replicas (a transaction-scoped advisory lock), flag what is still open at the SLA.
 
 A topup is refunded only on a definitive failure. When Selcom says it has never seen our transid
 (we crashed before the call, or the request was lost), we submit it again with the SAME transid:
@@ -16,9 +16,11 @@ from typing import Any
 from betfuz_common.db import Conn
 from betfuz_common.logging import get_logger
 from topup import repository as repo
+from topup import service
 from topup.config import TopupSettings
-from topup.provider import ProviderResult
-from topup.service import Source, TopupService
+from topup.domain import Topup
+from topup.ports import ProviderResult, TopupPorts
+from topup.service import Source
 
 log = get_logger("topup.reconcile")
 LOCK_KEY = int.from_bytes(hashlib.sha256(b"topup:reconcile").digest()[:8], "big") >> 1
@@ -59,103 +61,103 @@ class TickReport:
     outcomes: dict[str, int] = field(default_factory=dict)
 
 
-async def reconcile_once(service: TopupService, config: ReconcileConfig) -> TickReport:
+async def reconcile_once(ports: TopupPorts, config: ReconcileConfig) -> TickReport:
     """One tick; a replica that finds the lock taken does nothing this time."""
     # The lock is transaction-scoped on a connection of its own: it ends with the tick (or with
     # the session if the process dies), so no pooled connection ever carries it afterwards.
-    async with service.pool.acquire() as lock_conn, lock_conn.transaction():
+    async with ports.pool.acquire() as lock_conn, lock_conn.transaction():
         if not await lock_conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", LOCK_KEY):
-            service.metrics.reconcile_runs.labels("skipped").inc()
+            ports.metrics.reconcile_runs.labels("skipped").inc()
             return TickReport(ran=False)
-        async with service.pool.acquire() as conn:
-            report = await _tick(service, config, conn)
-    service.metrics.reconcile_runs.labels("ran").inc()
+        async with ports.pool.acquire() as conn:
+            report = await _tick(ports, config, conn)
+    ports.metrics.reconcile_runs.labels("ran").inc()
     if report.checked or report.flagged:
         log.info("reconcile_tick", **_fields(report))
     return report
 
 
-async def _tick(service: TopupService, config: ReconcileConfig, conn: Conn) -> TickReport:
+async def _tick(ports: TopupPorts, config: ReconcileConfig, conn: Conn) -> TickReport:
     report = TickReport(ran=True)
-    report.purged_keys = await service.store.purge_expired(conn)
+    report.purged_keys = await ports.idempotency.purge_expired(conn)
     rows = await repo.due_for_check(conn, config.after_seconds, config.batch_size)
     gate = asyncio.Semaphore(QUERY_CONCURRENCY)
 
-    async def check(row: Any) -> None:
+    async def check(topup: Topup) -> None:
         async with gate:
-            await _check_one(service, config, row, report)
+            await _check_one(ports, config, topup, report)
 
     await asyncio.gather(*(check(row) for row in rows))
     report.checked = len(rows)
-    await _flag_sla_breaches(service, config, conn, report)
+    await _flag_sla_breaches(ports, config, conn, report)
     return report
 
 
 async def _check_one(
-    service: TopupService, config: ReconcileConfig, row: Any, report: TickReport
+    ports: TopupPorts, config: ReconcileConfig, topup: Topup, report: TickReport
 ) -> None:
-    reference: str = row["reference"]
-    result = await _query(service, reference)
+    reference = topup.reference
+    result = await _query(ports, reference)
     source: Source = "query"
     if result.outcome == "not_found":
         log.warning("topup_unknown_to_selcom_resubmitting", reference=reference)
-        result = await service.resubmit(row)
+        result = await service.submit(ports, topup)
         source = "process"
         report.resubmitted += 1
     report.outcomes[result.outcome] = report.outcomes.get(result.outcome, 0) + 1
-    async with service.pool.acquire() as conn, conn.transaction():
+    async with ports.pool.acquire() as conn, conn.transaction():
         if source == "process":
-            await repo.note_resubmitted(conn, row["id"])
+            await repo.note_resubmitted(conn, topup.id)
         if result.outcome in ("success", "failed"):
-            if await service.settle(conn, reference, result, source) == "applied":
+            if await service.settle(ports, conn, reference, result, source) == "applied":
                 report.settled += 1
             return
         await repo.schedule_next_check(
-            conn, row["id"], config.backoff(row["attempts"]), result.result_code, result.message
+            conn, topup.id, config.backoff(topup.attempts), result.result_code, result.message
         )
 
 
-async def _query(service: TopupService, reference: str) -> ProviderResult:
+async def _query(ports: TopupPorts, reference: str) -> ProviderResult:
     try:
-        return await service.provider.query(reference)
+        return await ports.provider.query(reference)
     except Exception as exc:
         log.error("selcom_query_crashed", reference=reference, exc_info=exc)
         return ProviderResult("pending", None, "query raised")
 
 
 async def _flag_sla_breaches(
-    service: TopupService, config: ReconcileConfig, conn: Conn, report: TickReport
+    ports: TopupPorts, config: ReconcileConfig, conn: Conn, report: TickReport
 ) -> None:
     async with conn.transaction():
-        for row in await repo.newly_over_sla(conn, config.sla_seconds):
-            detail = {"created_at": row["created_at"].isoformat(), "attempts": row["attempts"]}
+        for topup in await repo.newly_over_sla(conn, config.sla_seconds):
+            detail = {"created_at": topup.created_at.isoformat(), "attempts": topup.attempts}
             await repo.flag_for_review(
                 conn,
-                reference=row["reference"],
+                reference=topup.reference,
                 reason="sla_breached",
                 detail=detail,
-                topup_id=row["id"],
+                topup_id=topup.id,
             )
-            service.metrics.sla_breaches.inc()
+            ports.metrics.sla_breaches.inc()
             report.flagged += 1
             log.warning(
                 "topup_sla_breached",
-                topup_id=row["id"],
-                reference=row["reference"],
-                attempts=row["attempts"],
+                topup_id=topup.id,
+                reference=topup.reference,
+                attempts=topup.attempts,
             )
-    service.metrics.pending_over_sla.set(await repo.count_pending_over(conn, config.sla_seconds))
+    ports.metrics.pending_over_sla.set(await repo.count_pending_over(conn, config.sla_seconds))
 
 
-async def run_forever(service: TopupService, config: ReconcileConfig) -> None:
+async def run_forever(ports: TopupPorts, config: ReconcileConfig) -> None:
     """The in-process loop; one failed tick is logged and the next one tries again."""
     while True:
         try:
-            await reconcile_once(service, config)
+            await reconcile_once(ports, config)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            service.metrics.reconcile_runs.labels("error").inc()
+            ports.metrics.reconcile_runs.labels("error").inc()
             log.error("reconcile_tick_failed", exc_info=exc)
         await asyncio.sleep(config.interval_seconds)
 

@@ -1,22 +1,36 @@
-"""SQL for the topup schema and the wallet. Every function runs on the caller's connection, so
-the caller decides what shares a transaction."""
+"""SQL for the topup schema and the wallet, and nothing else. Every function runs on the
+caller's connection, so the caller decides what shares a transaction; rows come back as domain
+values."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-import asyncpg
-
+from betfuz_common import jsonio
 from betfuz_common.db import Conn
-from topup.schemas import Row
+from topup.domain import Order, Topup
 
 COLUMNS = (
     "id, user_id, phone, carrier, amount, type, status, reference, external_reference, "
-    "idempotency_key, metadata, error_message, result_code, submitted_at, attempts, "
-    "next_check_at, review_flag, completed_at, failed_at, created_at, updated_at"
+    "idempotency_key, error_message, result_code, attempts, review_flag, completed_at, "
+    "failed_at, created_at"
 )
+STATUS_CHANNEL = "topup_status_changed"
+
+
+def _one(row: Any) -> Topup | None:
+    return None if row is None else Topup.from_row(row)
+
+
+def _all(rows: list[Any]) -> list[Topup]:
+    return [Topup.from_row(row) for row in rows]
+
+
+async def wallet_exists(conn: Conn, user_id: str) -> bool:
+    return bool(await conn.fetchval("SELECT true FROM public.users WHERE id = $1", user_id))
 
 
 async def credit_wallet(conn: Conn, user_id: str, amount: Decimal) -> None:
@@ -35,21 +49,18 @@ async def debit_and_insert_topup(
     *,
     topup_id: str,
     user_id: str,
-    phone: str,
-    carrier: str,
-    amount: Decimal,
-    product_type: str,
+    order: Order,
     reference: str,
     idempotency_key: str,
     check_after_seconds: float,
-) -> asyncpg.Record | None:
-    """Take `amount` from the wallet and record the pending topup, in one statement (one round
-    trip); None, with nothing changed, when the balance does not cover it.
+) -> Topup | None:
+    """Take the amount from the wallet and record the pending topup, in one statement (one
+    round trip); None, with nothing changed, when the balance does not cover it.
 
     The debit locks the user's row, so concurrent debits queue; the topup row is inserted only
     from the row the debit returned, so one never happens without the other.
     """
-    return await conn.fetchrow(
+    row = await conn.fetchrow(
         f"""
         WITH debit AS (
             UPDATE public.users SET balance = balance - $5, updated_at = now()
@@ -64,108 +75,117 @@ async def debit_and_insert_topup(
         """,  # noqa: S608 - COLUMNS is a constant
         topup_id,
         user_id,
-        phone,
-        carrier,
-        amount,
-        product_type,
+        order.phone,
+        order.carrier.value,
+        order.amount,
+        order.type.value,
         reference,
         idempotency_key,
         check_after_seconds,
     )
+    return _one(row)
 
 
 async def find_recent_by_idempotency_key(
     conn: Conn, user_id: str, key: str, within_seconds: float
-) -> asyncpg.Record | None:
-    return await conn.fetchrow(
-        f"SELECT {COLUMNS} FROM topup.topup_transactions "  # noqa: S608
-        "WHERE user_id = $1 AND idempotency_key = $2 "
-        "AND created_at > now() - make_interval(secs => $3) "
-        "ORDER BY created_at DESC LIMIT 1",
-        user_id,
-        key,
-        within_seconds,
+) -> Topup | None:
+    return _one(
+        await conn.fetchrow(
+            f"SELECT {COLUMNS} FROM topup.topup_transactions "  # noqa: S608
+            "WHERE user_id = $1 AND idempotency_key = $2 "
+            "AND created_at > now() - make_interval(secs => $3) "
+            "ORDER BY created_at DESC LIMIT 1",
+            user_id,
+            key,
+            within_seconds,
+        )
     )
 
 
-async def get_by_reference(conn: Conn, reference: str) -> asyncpg.Record | None:
-    return await conn.fetchrow(
-        f"SELECT {COLUMNS} FROM topup.topup_transactions WHERE reference = $1",  # noqa: S608
-        reference,
+async def get_by_reference(conn: Conn, reference: str) -> Topup | None:
+    return _one(
+        await conn.fetchrow(
+            f"SELECT {COLUMNS} FROM topup.topup_transactions WHERE reference = $1",  # noqa: S608
+            reference,
+        )
     )
 
 
-async def get_owned(conn: Conn, user_id: str, topup_id: str) -> asyncpg.Record | None:
-    return await conn.fetchrow(
-        f"SELECT {COLUMNS} FROM topup.topup_transactions WHERE id = $1 AND user_id = $2",  # noqa: S608
-        topup_id,
-        user_id,
+async def get_owned(conn: Conn, user_id: str, topup_id: str) -> Topup | None:
+    return _one(
+        await conn.fetchrow(
+            f"SELECT {COLUMNS} FROM topup.topup_transactions WHERE id = $1 AND user_id = $2",  # noqa: S608
+            topup_id,
+            user_id,
+        )
     )
 
 
 async def list_owned(
-    conn: Conn, user_id: str, limit: int, after_id: str | None
-) -> list[asyncpg.Record]:
-    """Newest first; keyset pagination on (created_at, id) so pages never skip or repeat.
-
-    `after_id` names the last row of the previous page; an id that is not the caller's gives an
-    empty page, never someone else's rows.
-    """
-    if after_id is None:
-        return await conn.fetch(
+    conn: Conn, user_id: str, limit: int, after: tuple[datetime, str] | None
+) -> list[Topup]:
+    """Newest first; keyset pagination on (created_at, id) so pages never skip or repeat."""
+    if after is None:
+        rows = await conn.fetch(
             f"SELECT {COLUMNS} FROM topup.topup_transactions WHERE user_id = $1 "  # noqa: S608
             "ORDER BY created_at DESC, id DESC LIMIT $2",
             user_id,
             limit,
         )
-    return await conn.fetch(
-        f"SELECT {COLUMNS} FROM topup.topup_transactions "  # noqa: S608
-        "WHERE user_id = $1 AND (created_at, id) < ("
-        "  SELECT created_at, id FROM topup.topup_transactions WHERE id = $3 AND user_id = $1) "
-        "ORDER BY created_at DESC, id DESC LIMIT $2",
-        user_id,
-        limit,
-        after_id,
-    )
+    else:
+        rows = await conn.fetch(
+            f"SELECT {COLUMNS} FROM topup.topup_transactions "  # noqa: S608
+            "WHERE user_id = $1 AND (created_at, id) < ($3, $4) "
+            "ORDER BY created_at DESC, id DESC LIMIT $2",
+            user_id,
+            limit,
+            after[0],
+            after[1],
+        )
+    return _all(rows)
 
 
 async def note_provider_answer(
     conn: Conn, reference: str, result_code: str | None, message: str
-) -> asyncpg.Record | None:
+) -> Topup | None:
     """The process call returned (or timed out) without settling anything."""
-    return await conn.fetchrow(
-        f"""
-        UPDATE topup.topup_transactions
-           SET submitted_at = COALESCE(submitted_at, now()),
-               result_code = COALESCE($2, result_code),
-               metadata = metadata || jsonb_build_object('last_answer', $3::text),
-               updated_at = now()
-         WHERE reference = $1
-        RETURNING {COLUMNS}
-        """,  # noqa: S608
-        reference,
-        result_code,
-        message,
+    return _one(
+        await conn.fetchrow(
+            f"""
+            UPDATE topup.topup_transactions
+               SET submitted_at = COALESCE(submitted_at, now()),
+                   result_code = COALESCE($2, result_code),
+                   metadata = metadata || jsonb_build_object('last_answer', $3::text),
+                   updated_at = now()
+             WHERE reference = $1
+            RETURNING {COLUMNS}
+            """,  # noqa: S608
+            reference,
+            result_code,
+            message,
+        )
     )
 
 
 async def complete_pending(
     conn: Conn, reference: str, external_reference: str | None, result_code: str | None
-) -> asyncpg.Record | None:
+) -> Topup | None:
     """pending → completed; None when it was not pending (a duplicate finds nothing to do)."""
-    return await conn.fetchrow(
-        f"""
-        UPDATE topup.topup_transactions
-           SET status = 'completed', completed_at = now(), updated_at = now(),
-               submitted_at = COALESCE(submitted_at, now()),
-               external_reference = COALESCE($2, external_reference),
-               result_code = COALESCE($3, result_code)
-         WHERE reference = $1 AND status = 'pending'
-        RETURNING {COLUMNS}
-        """,  # noqa: S608
-        reference,
-        external_reference,
-        result_code,
+    return _one(
+        await conn.fetchrow(
+            f"""
+            UPDATE topup.topup_transactions
+               SET status = 'completed', completed_at = now(), updated_at = now(),
+                   submitted_at = COALESCE(submitted_at, now()),
+                   external_reference = COALESCE($2, external_reference),
+                   result_code = COALESCE($3, result_code)
+             WHERE reference = $1 AND status = 'pending'
+            RETURNING {COLUMNS}
+            """,  # noqa: S608
+            reference,
+            external_reference,
+            result_code,
+        )
     )
 
 
@@ -175,36 +195,49 @@ async def fail_pending(
     external_reference: str | None,
     result_code: str | None,
     message: str,
-) -> asyncpg.Record | None:
+) -> Topup | None:
     """pending → failed; None when it was not pending. The caller refunds in the same txn."""
-    return await conn.fetchrow(
-        f"""
-        UPDATE topup.topup_transactions
-           SET status = 'failed', failed_at = now(), updated_at = now(),
-               submitted_at = COALESCE(submitted_at, now()),
-               external_reference = COALESCE($2, external_reference),
-               result_code = COALESCE($3, result_code),
-               error_message = $4
-         WHERE reference = $1 AND status = 'pending'
-        RETURNING {COLUMNS}
-        """,  # noqa: S608
-        reference,
-        external_reference,
-        result_code,
-        message,
+    return _one(
+        await conn.fetchrow(
+            f"""
+            UPDATE topup.topup_transactions
+               SET status = 'failed', failed_at = now(), updated_at = now(),
+                   submitted_at = COALESCE(submitted_at, now()),
+                   external_reference = COALESCE($2, external_reference),
+                   result_code = COALESCE($3, result_code),
+                   error_message = $4
+             WHERE reference = $1 AND status = 'pending'
+            RETURNING {COLUMNS}
+            """,  # noqa: S608
+            reference,
+            external_reference,
+            result_code,
+            message,
+        )
     )
 
 
-async def insert_refund(conn: Conn, row: Row, source: str, reason: str) -> None:
+async def insert_refund(conn: Conn, topup: Topup, source: str, reason: str) -> None:
     await conn.execute(
         "INSERT INTO topup.refunds (topup_id, user_id, amount, source, reason) "
         "VALUES ($1, $2, $3, $4, $5)",
-        row["id"],
-        row["user_id"],
-        row["amount"],
+        topup.id,
+        topup.user_id,
+        topup.amount,
         source,
         reason,
     )
+
+
+async def notify_status(conn: Conn, topup: Topup) -> None:
+    """Delivered to LISTENers when the surrounding transaction commits, never before."""
+    payload = {
+        "topup_id": topup.id,
+        "user_id": topup.user_id,
+        "status": topup.status.value,
+        "reference": topup.reference,
+    }
+    await conn.execute("SELECT pg_notify($1, $2)", STATUS_CHANNEL, jsonio.dumps(payload).decode())
 
 
 async def flag_for_review(
@@ -256,14 +289,16 @@ async def record_webhook(conn: Conn, payload: Mapping[str, Any], outcome: str) -
     )
 
 
-async def due_for_check(conn: Conn, older_than_seconds: float, limit: int) -> list[asyncpg.Record]:
-    return await conn.fetch(
-        f"SELECT {COLUMNS} FROM topup.topup_transactions "  # noqa: S608
-        "WHERE status = 'pending' AND next_check_at <= now() "
-        "AND created_at <= now() - make_interval(secs => $1) "
-        "ORDER BY next_check_at LIMIT $2",
-        older_than_seconds,
-        limit,
+async def due_for_check(conn: Conn, older_than_seconds: float, limit: int) -> list[Topup]:
+    return _all(
+        await conn.fetch(
+            f"SELECT {COLUMNS} FROM topup.topup_transactions "  # noqa: S608
+            "WHERE status = 'pending' AND next_check_at <= now() "
+            "AND created_at <= now() - make_interval(secs => $1) "
+            "ORDER BY next_check_at LIMIT $2",
+            older_than_seconds,
+            limit,
+        )
     )
 
 
@@ -300,18 +335,20 @@ async def note_resubmitted(conn: Conn, topup_id: str) -> None:
     )
 
 
-async def newly_over_sla(conn: Conn, sla_seconds: float) -> list[asyncpg.Record]:
+async def newly_over_sla(conn: Conn, sla_seconds: float) -> list[Topup]:
     """Pending topups past the SLA that nobody has flagged yet; flags them as it returns them."""
-    return await conn.fetch(
-        f"""
-        UPDATE topup.topup_transactions
-           SET review_flag = 'sla_breached', updated_at = now(),
-               metadata = metadata || jsonb_build_object('sla_breached_at', now())
-         WHERE status = 'pending' AND review_flag IS NULL
-           AND created_at <= now() - make_interval(secs => $1)
-        RETURNING {COLUMNS}
-        """,  # noqa: S608
-        sla_seconds,
+    return _all(
+        await conn.fetch(
+            f"""
+            UPDATE topup.topup_transactions
+               SET review_flag = 'sla_breached', updated_at = now(),
+                   metadata = metadata || jsonb_build_object('sla_breached_at', now())
+             WHERE status = 'pending' AND review_flag IS NULL
+               AND created_at <= now() - make_interval(secs => $1)
+            RETURNING {COLUMNS}
+            """,  # noqa: S608
+            sla_seconds,
+        )
     )
 
 

@@ -1,4 +1,4 @@
-"""What a running topup process holds: the pool, one Selcom HTTP client, the service. Opened by
+"""What a running topup process holds: the pool, one Selcom HTTP client, the ports. Opened by
 the app's lifespan and by the one-shot `reconcile` command alike."""
 
 from __future__ import annotations
@@ -9,11 +9,12 @@ from contextlib import asynccontextmanager
 import httpx
 
 from betfuz_common.db import create_pool
+from betfuz_common.idempotency import IdempotencyStore
 from betfuz_common.settings import secret_list
 from topup.config import TopupSettings
 from topup.metrics import TopupMetrics
+from topup.ports import TopupPorts
 from topup.provider import SelcomClient
-from topup.service import TopupService
 
 
 def selcom_http_client(
@@ -40,20 +41,21 @@ def selcom_client(settings: TopupSettings, http: httpx.AsyncClient) -> SelcomCli
 
 
 @asynccontextmanager
-async def open_service(
+async def open_ports(
     settings: TopupSettings,
     metrics: TopupMetrics,
     *,
     transport: httpx.AsyncBaseTransport | None = None,
     pool_size: int = 10,
-) -> AsyncIterator[TopupService]:
+) -> AsyncIterator[TopupPorts]:
     pool = await create_pool(settings.database_url.get_secret_value(), max_size=pool_size)
     try:
         async with selcom_http_client(settings, transport) as http:
-            yield TopupService(
+            yield TopupPorts(
                 pool=pool,
                 provider=selcom_client(settings, http),
                 metrics=metrics,
+                idempotency=IdempotencyStore("topup"),
                 check_after_seconds=settings.topup_reconcile_after_seconds,
             )
     finally:

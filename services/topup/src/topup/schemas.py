@@ -1,142 +1,107 @@
-"""Request validation and response shapes. Each bad field gets its own error; nothing is guessed."""
+"""The topup API's wire models: the one source of its requests, answers and OpenAPI schemas."""
 
 from __future__ import annotations
 
-import re
-from collections.abc import Mapping
-from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import Annotated, Literal
 
-from betfuz_common.errors import FieldError, validation_problem
-from betfuz_common.money import MoneyError, parse_naira
-from betfuz_common.phones import PhoneError, normalise_ng_mobile
-from topup.config import CARRIERS, PRODUCT_TYPES
+from pydantic import (
+    BeforeValidator,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    computed_field,
+    field_validator,
+)
 
-MAX_PAGE = 100
-DEFAULT_PAGE = 20
-_KEY_CHARS = frozenset(map(chr, range(0x21, 0x7F)))
+from betfuz_common.models import NotificationModel, QueryModel, RequestModel, ResponseModel
+from betfuz_common.money import NairaIn, NairaOut, parse_naira
+from betfuz_common.pagination import Page
+from betfuz_common.phones import NigerianMobile
+from betfuz_common.timestamps import Timestamp
+from topup.domain import Carrier, Order, ProductType, TopupStatus
 
 MESSAGES = {
-    "pending": "Topup initiated. You will receive confirmation within 5 minutes.",
-    "completed": "Topup successful.",
-    "failed": "Topup failed. Your wallet has been refunded.",
+    TopupStatus.PENDING: "Topup initiated. You will receive confirmation within 5 minutes.",
+    TopupStatus.COMPLETED: "Topup successful.",
+    TopupStatus.FAILED: "Topup failed. Your wallet has been refunded.",
 }
+TOPUP_ID_PATTERN = r"^top_[0-9a-f]{24}$"
 
 
-class Row(Protocol):
-    """A database record or a plain mapping: anything read by column name."""
+class TopupRequest(RequestModel):
+    """POST /topup: the spec's body. The amount's bounds are configuration (TOPUP_MIN_AMOUNT,
+    TOPUP_MAX_AMOUNT), handed to validation as its context."""
 
-    def __getitem__(self, key: str, /) -> Any: ...
+    phone: NigerianMobile
+    carrier: Carrier
+    amount: NairaIn
+    type: ProductType
 
+    @field_validator("amount")
+    @classmethod
+    def _within_bounds(cls, amount: Decimal, info: ValidationInfo) -> Decimal:
+        bounds = (info.context or {}).get("amount_bounds")
+        if bounds is not None:
+            parse_naira(amount, minimum=bounds[0], maximum=bounds[1])
+        return amount
 
-@dataclass(frozen=True)
-class TopupRequest:
-    phone: str  # E.164
-    carrier: str
-    amount: Decimal
-    product_type: str
-
-    def canonical(self) -> dict[str, str]:
-        """What identifies the purchase, in a form that does not depend on how it was typed."""
-        return {
-            "phone": self.phone,
-            "carrier": self.carrier,
-            "amount": format(self.amount, "f"),
-            "type": self.product_type,
-        }
+    def order(self) -> Order:
+        return Order.model_validate(self.model_dump())
 
 
-def parse_topup_request(
-    data: Mapping[str, Any], *, minimum: Decimal, maximum: Decimal
-) -> TopupRequest:
-    errors: list[FieldError] = []
-
-    phone = data.get("phone")
-    if not isinstance(phone, str):
-        errors.append(FieldError("phone", "is required and must be a string"))
-    else:
-        try:
-            phone = normalise_ng_mobile(phone)
-        except PhoneError as exc:
-            errors.append(FieldError("phone", str(exc)))
-
-    carrier = data.get("carrier")
-    if carrier not in CARRIERS:
-        errors.append(FieldError("carrier", f"must be one of {', '.join(CARRIERS)}"))
-
-    kind = data.get("type")
-    if kind not in PRODUCT_TYPES:
-        errors.append(FieldError("type", f"must be one of {', '.join(PRODUCT_TYPES)}"))
-
-    raw_amount = data.get("amount")
-    amount = Decimal(0)
-    if isinstance(raw_amount, str) or raw_amount is None:
-        errors.append(FieldError("amount", "is required and must be a number"))
-    else:
-        try:
-            amount = parse_naira(raw_amount, minimum=minimum, maximum=maximum)
-        except MoneyError as exc:
-            errors.append(FieldError("amount", str(exc)))
-
-    if errors:
-        raise validation_problem(errors)
-    assert isinstance(phone, str)
-    assert isinstance(carrier, str)
-    assert isinstance(kind, str)
-    return TopupRequest(phone=phone, carrier=carrier, amount=amount, product_type=kind)
-
-
-def parse_idempotency_key(value: str | None) -> str | None:
-    if value is None:
-        return None
-    if not 1 <= len(value) <= 255 or not set(value) <= _KEY_CHARS:
-        raise validation_problem(
-            [FieldError("Idempotency-Key", "must be 1-255 visible ASCII characters")]
-        )
-    return value
-
-
-def topup_response(row: Row) -> dict[str, Any]:
+class TopupCreated(ResponseModel):
     """POST /topup's answer, as the spec shows it."""
-    return {
-        "transactionId": row["id"],
-        "status": row["status"],
-        "reference": row["reference"],
-        "message": MESSAGES[row["status"]],
-    }
+
+    transaction_id: str = Field(validation_alias="id")
+    status: TopupStatus
+    reference: str = Field(description="ours, the provider's transid")
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def message(self) -> str:
+        return MESSAGES[self.status]
 
 
-def topup_view(row: Row) -> dict[str, Any]:
-    """One topup as GET shows it to its owner."""
-    return {
-        **topup_response(row),
-        "phone": row["phone"],
-        "carrier": row["carrier"],
-        "amount": row["amount"],
-        "type": row["type"],
-        "externalReference": row["external_reference"],
-        "errorMessage": row["error_message"],
-        "createdAt": row["created_at"],
-        "completedAt": row["completed_at"],
-    }
+class TopupView(TopupCreated):
+    """One topup as its owner sees it."""
+
+    amount: NairaOut
+    phone: str
+    carrier: Carrier
+    type: ProductType
+    external_reference: str | None
+    error_message: str | None
+    created_at: Timestamp
+    completed_at: Timestamp | None
 
 
-_CURSOR = re.compile(r"^top_[0-9a-f]{24}$")
+class TopupPage(Page[TopupView]):
+    pass
 
 
-def parse_cursor(text: str | None) -> str | None:
-    """The cursor is the id of the last item seen; opaque to clients, checked for shape only."""
-    if text is None:
-        return None
-    if not _CURSOR.match(text):
-        raise validation_problem([FieldError("cursor", "is not a cursor this API gave")])
-    return text
+class TopupPath(QueryModel):
+    transaction_id: Annotated[str, Field(pattern=TOPUP_ID_PATTERN)]
 
 
-def parse_limit(text: str | None) -> int:
-    if text is None:
-        return DEFAULT_PAGE
-    if not text.isdigit() or not 1 <= int(text) <= MAX_PAGE:
-        raise validation_problem([FieldError("limit", f"must be an integer 1-{MAX_PAGE}")])
-    return int(text)
+def _cut(limit: int) -> BeforeValidator:
+    """Free text the provider adds: kept to `limit` characters rather than refused."""
+    return BeforeValidator(lambda v: v[:limit] if isinstance(v, str) else v)
+
+
+Required = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128)]
+
+
+class SelcomNotification(NotificationModel):
+    """Selcom's result callback, in its own field names."""
+
+    order_id: Required
+    status: Required
+    reference_id: Annotated[str | None, _cut(128)] = None
+    result_code: Annotated[str | None, _cut(16)] = None
+    result_description: Annotated[str | None, _cut(500)] = None
+
+
+class NotificationReceipt(ResponseModel):
+    received: Literal[True] = True
+    outcome: Literal["applied", "duplicate", "contradicting", "unknown_reference", "noted"]

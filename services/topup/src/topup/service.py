@@ -1,44 +1,38 @@
-"""Topup rules: debit and record in one transaction, call Selcom after the commit, settle each
-topup exactly once whichever of the process answer, the webhook or the status query says so."""
+"""Topup rules: debit and record in one transaction, call the provider after the commit, settle
+each topup exactly once whichever of the process answer, the webhook or the status query says so.
+
+Plain functions taking their ports; they return domain values and raise domain errors.
+The refund rule lives in `settle`: only a definitive failure refunds, in the same transaction
+as the status change and the refund row.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from datetime import datetime
+from typing import Literal
 
-import asyncpg
-
-from betfuz_common import jsonio
 from betfuz_common.db import Conn
-from betfuz_common.idempotency import RETENTION, IdempotencyStore, Replay, fingerprint
+from betfuz_common.errors import WalletNotFound
+from betfuz_common.idempotency import RETENTION, IdempotentRequest, Replay, fingerprint
 from betfuz_common.logging import get_logger
+from betfuz_common.pagination import Slice, slice_of
+from betfuz_common.webhooks import SignedPayloadRefused
+from betfuz_common.webhooks import keep_refused as keep_refused_notification
 from topup import repository as repo
+from topup.domain import Order, Purchase, Topup, TopupStatus
 from topup.errors import InsufficientFunds, TopupNotFound
-from topup.metrics import TopupMetrics
-from topup.provider import ProcessOrder, ProviderResult, outcome_for_status
-from topup.schemas import Row, TopupRequest, topup_response
+from topup.ports import ProcessOrder, ProviderResult, TopupPorts
+from topup.provider import outcome_for_status
+from topup.schemas import SelcomNotification
 
 log = get_logger("topup")
 
 Source = Literal["process", "webhook", "query"]
 Settled = Literal["applied", "duplicate", "contradicting", "unknown_reference", "noted"]
-CREATED = 201
-
-
-class Provider(Protocol):
-    async def process(self, order: ProcessOrder) -> ProviderResult: ...
-
-    async def query(self, transid: str) -> ProviderResult: ...
-
-
-@dataclass(frozen=True)
-class Reply:
-    status: int
-    body: bytes
-    replayed: bool = False
+PageKey = tuple[datetime, str]  # (created_at, id) of the last topup a page showed
+DERIVED_PREFIX = "derived:"
 
 
 def new_topup_id() -> str:
@@ -46,195 +40,215 @@ def new_topup_id() -> str:
 
 
 def new_reference() -> str:
-    # Selcom's transid: short, alphanumeric, unguessable.
+    # The provider's transid: short, alphanumeric, unguessable.
     return "TOP" + secrets.token_hex(8).upper()
 
 
-def derived_key(user_id: str, request: TopupRequest) -> str:
+def derived_key(user_id: str, order: Order) -> str:
     """The spec's key when the client sends none: hash of user+phone+carrier+amount+type."""
-    canonical = request.canonical()
+    canonical = order.canonical()
     parts = [user_id, canonical["phone"], canonical["carrier"], canonical["amount"]]
     digest = hashlib.sha256("|".join([*parts, canonical["type"]]).encode()).hexdigest()
-    return "derived:" + digest
+    return DERIVED_PREFIX + digest
 
 
-@dataclass
-class TopupService:
-    pool: asyncpg.Pool
-    provider: Provider
-    metrics: TopupMetrics
-    check_after_seconds: float = 180.0
-    store: IdempotencyStore = field(default_factory=lambda: IdempotencyStore("topup"))
+def idempotency_for(user_id: str, order: Order, client_key: str | None) -> IdempotentRequest:
+    """Every purchase is idempotent: on the client's key, else on the spec's derived key."""
+    key = client_key or derived_key(user_id, order)
+    # The scope is the user alone, as it always was: keys stored by earlier releases still count.
+    return IdempotentRequest(user_id, key, fingerprint(order.canonical()), client_key is None)
 
-    async def purchase(
-        self, user_id: str, request: TopupRequest, idempotency_key: str | None
-    ) -> Reply:
-        key = idempotency_key or derived_key(user_id, request)
-        request_hash = fingerprint(request.canonical())
-        async with self.pool.acquire() as conn, conn.transaction():
-            claim = await self.store.begin(conn, user_id, key, request_hash)
-            if isinstance(claim, Replay):
-                return Reply(claim.status, claim.body, replayed=True)
-            if claim.resumed:
-                # A crash left the key in flight past its lease: the debit may be done already.
-                earlier = await repo.find_recent_by_idempotency_key(
-                    conn, user_id, key, RETENTION.total_seconds()
-                )
-                if earlier is not None:
-                    return await self._answer(conn, user_id, key, earlier, replayed=True)
-            row = await repo.debit_and_insert_topup(
-                conn,
-                topup_id=new_topup_id(),
-                user_id=user_id,
-                phone=request.phone,
-                carrier=request.carrier,
-                amount=request.amount,
-                product_type=request.product_type,
-                reference=new_reference(),
-                idempotency_key=key,
-                check_after_seconds=self.check_after_seconds,
+
+async def purchase(
+    ports: TopupPorts, user_id: str, order: Order, idempotency: IdempotentRequest
+) -> Purchase:
+    async with ports.pool.acquire() as conn, conn.transaction():
+        claim = await ports.idempotency.begin(conn, idempotency)
+        if isinstance(claim, Replay):
+            return await _replay(conn, user_id, idempotency, claim)
+        if claim.resumed:
+            # A crash left the key in flight past its lease: the debit may be done already.
+            earlier = await repo.find_recent_by_idempotency_key(
+                conn, user_id, idempotency.key, RETENTION.total_seconds()
             )
-            if row is None:
-                raise InsufficientFunds  # rolls back the key claim too: nothing is written
-        log.info("topup_created", topup_id=row["id"], reference=row["reference"])
-        result = await self._submit(row)
-        async with self.pool.acquire() as conn, conn.transaction():
-            current = await self.apply_result(conn, row["reference"], result, "process")
-            reply = await self._answer(conn, user_id, key, current or row, replayed=False)
-        self.metrics.purchases.labels((current or row)["status"]).inc()
-        return reply
-
-    async def resubmit(self, row: Row) -> ProviderResult:
-        """The same order again, same transid: Selcom dedupes on it."""
-        return await self._submit(row)
-
-    async def _submit(self, row: Row) -> ProviderResult:
-        order = ProcessOrder(
-            transid=row["reference"],
-            carrier=row["carrier"],
-            product_type=row["type"],
-            phone=row["phone"],
-            amount=row["amount"],
-        )
-        try:
-            return await self.provider.process(order)
-        except Exception as exc:
-            log.error("selcom_process_crashed", reference=row["reference"], exc_info=exc)
-            return ProviderResult("pending", None, "provider call raised")
-
-    async def _answer(
-        self, conn: Conn, user_id: str, key: str, row: Row, *, replayed: bool
-    ) -> Reply:
-        body = jsonio.dumps(topup_response(row))
-        await self.store.finish(conn, user_id, key, CREATED, body)
-        return Reply(CREATED, body, replayed=replayed)
-
-    async def apply_result(
-        self, conn: Conn, reference: str, result: ProviderResult, source: Source
-    ) -> asyncpg.Record | None:
-        """Apply what Selcom said inside the caller's transaction; returns the row as it is now."""
-        if result.outcome in ("success", "failed"):
-            _, row = await self._settle(conn, reference, result, source)
-            return row
-        return await repo.note_provider_answer(conn, reference, result.result_code, result.message)
-
-    async def settle(
-        self, conn: Conn, reference: str, result: ProviderResult, source: Source
-    ) -> Settled:
-        """pending → completed, or pending → failed with the refund, exactly once.
-
-        The status change is `UPDATE ... WHERE status = 'pending'`: of two concurrent deliveries,
-        the second waits for the first's row lock, then finds nothing pending and moves no money.
-        """
-        settled, _ = await self._settle(conn, reference, result, source)
-        return settled
-
-    async def _settle(
-        self, conn: Conn, reference: str, result: ProviderResult, source: Source
-    ) -> tuple[Settled, asyncpg.Record | None]:
-        """`settle`, plus the row as it is afterwards (None for an unknown reference): the
-        UPDATE's RETURNING when it applied, else the row it read to tell what happened."""
-        if result.outcome == "success":
-            row = await repo.complete_pending(
-                conn, reference, result.external_reference, result.result_code
-            )
-            wanted = "completed"
-        else:
-            row = await repo.fail_pending(
-                conn,
-                reference,
-                result.external_reference,
-                result.result_code,
-                result.message or "Selcom reported a failure",
-            )
-            wanted = "failed"
-            if row is not None:
-                await repo.credit_wallet(conn, row["user_id"], row["amount"])
-                await repo.insert_refund(conn, row, source, result.message)
-                self.metrics.refunds.labels(source).inc()
-        if row is not None:
-            self.metrics.settlements.labels(source, wanted).inc()
-            log.info("topup_settled", reference=reference, status=wanted, source=source)
-            return "applied", row
-        current = await repo.get_by_reference(conn, reference)
-        if current is None:
-            return "unknown_reference", None
-        if current["status"] == wanted:
-            return "duplicate", current
-        detail = {
-            "recorded_status": current["status"],
-            "reported_status": wanted,
-            "source": source,
-            "result_code": result.result_code,
-        }
-        await repo.flag_for_review(
+            if earlier is not None:
+                await _finish(ports, conn, idempotency, earlier)
+                return Purchase(topup=earlier, replayed=True)
+        topup = await repo.debit_and_insert_topup(
             conn,
-            reference=reference,
-            reason="contradicting_status",
-            detail=detail,
-            topup_id=current["id"],
+            topup_id=new_topup_id(),
+            user_id=user_id,
+            order=order,
+            reference=new_reference(),
+            idempotency_key=idempotency.key,
+            check_after_seconds=ports.check_after_seconds,
         )
-        log.warning("topup_contradicting_status", reference=reference, **detail)
-        # flag_for_review changed the row (review_flag, metadata): read it as it is now.
-        return "contradicting", await repo.get_by_reference(conn, reference)
+        if topup is None:
+            if not await repo.wallet_exists(conn, user_id):
+                raise WalletNotFound(user_id)
+            raise InsufficientFunds  # rolls back the key claim too: nothing is written
+    log.info("topup_created", topup_id=topup.id, reference=topup.reference)
+    result = await submit(ports, topup)
+    async with ports.pool.acquire() as conn, conn.transaction():
+        current = await apply_result(ports, conn, topup.reference, result, "process") or topup
+        await _finish(ports, conn, idempotency, current)
+    ports.metrics.purchases.labels(current.status.value).inc()
+    return Purchase(topup=current)
 
-    async def handle_webhook(self, payload: Mapping[str, Any]) -> Settled:
-        reference = str(payload["order_id"])
-        outcome = outcome_for_status(str(payload["status"]))
-        result = ProviderResult(
-            outcome,
-            payload.get("result_code"),
-            str(payload.get("result_description") or ""),
-            payload.get("reference_id"),
+
+async def _replay(
+    conn: Conn, user_id: str, idempotency: IdempotentRequest, replay: Replay
+) -> Purchase:
+    if replay.result is not None:
+        return Purchase(topup=Topup.model_validate(replay.result), replayed=True)
+    # Finished by the previous release, which stored no result: the key names the topup.
+    earlier = await repo.find_recent_by_idempotency_key(
+        conn, user_id, idempotency.key, RETENTION.total_seconds()
+    )
+    if earlier is None:
+        raise TopupNotFound
+    return Purchase(topup=earlier, replayed=True)
+
+
+async def _finish(
+    ports: TopupPorts, conn: Conn, idempotency: IdempotentRequest, topup: Topup
+) -> None:
+    if idempotency.derived and topup.status is TopupStatus.FAILED:
+        # The spec's derived key must not stop the customer from trying again at once after a
+        # failed (and refunded) purchase: nothing of it needs protecting from a repeat.
+        await ports.idempotency.release(conn, idempotency)
+        return
+    await ports.idempotency.finish(conn, idempotency, topup.model_dump(mode="json"))
+
+
+async def submit(ports: TopupPorts, topup: Topup) -> ProviderResult:
+    """The order to the provider; the same transid every time, so it dedupes a repeat."""
+    order = ProcessOrder(
+        transid=topup.reference,
+        carrier=topup.carrier.value,
+        product_type=topup.type.value,
+        phone=topup.phone,
+        amount=topup.amount,
+    )
+    try:
+        return await ports.provider.process(order)
+    except Exception as exc:
+        log.error("provider_process_crashed", reference=topup.reference, exc_info=exc)
+        return ProviderResult("pending", None, "provider call raised")
+
+
+async def apply_result(
+    ports: TopupPorts, conn: Conn, reference: str, result: ProviderResult, source: Source
+) -> Topup | None:
+    """Apply what the provider said inside the caller's transaction; the topup as it is now."""
+    if result.outcome in ("success", "failed"):
+        _, topup = await _settle(ports, conn, reference, result, source)
+        return topup
+    return await repo.note_provider_answer(conn, reference, result.result_code, result.message)
+
+
+async def settle(
+    ports: TopupPorts, conn: Conn, reference: str, result: ProviderResult, source: Source
+) -> Settled:
+    """pending → completed, or pending → failed with the refund, exactly once.
+
+    The status change is `UPDATE ... WHERE status = 'pending'`: of two concurrent deliveries,
+    the second waits for the first's row lock, then finds nothing pending and moves no money.
+    """
+    settled, _ = await _settle(ports, conn, reference, result, source)
+    return settled
+
+
+async def _settle(
+    ports: TopupPorts, conn: Conn, reference: str, result: ProviderResult, source: Source
+) -> tuple[Settled, Topup | None]:
+    """`settle`, plus the topup as it is afterwards (None for an unknown reference)."""
+    if result.outcome == "success":
+        topup = await repo.complete_pending(
+            conn, reference, result.external_reference, result.result_code
         )
-        async with self.pool.acquire() as conn, conn.transaction():
-            if outcome in ("success", "failed"):
-                settled = await self.settle(conn, reference, result, "webhook")
-            else:
-                known = await repo.get_by_reference(conn, reference)
-                settled = "noted" if known is not None else "unknown_reference"
-            if settled == "unknown_reference":
-                await repo.flag_for_review(
-                    conn, reference=reference, reason="unknown_reference", detail=dict(payload)
-                )
-                log.warning("topup_webhook_unknown_reference", reference=reference)
-            await repo.record_webhook(conn, payload, settled)
-        self.metrics.webhooks.labels(settled).inc()
-        return settled
+        wanted = TopupStatus.COMPLETED
+    else:
+        topup = await repo.fail_pending(
+            conn,
+            reference,
+            result.external_reference,
+            result.result_code,
+            result.message or "the provider reported a failure",
+        )
+        wanted = TopupStatus.FAILED
+        if topup is not None:
+            await repo.credit_wallet(conn, topup.user_id, topup.amount)
+            await repo.insert_refund(conn, topup, source, result.message)
+            if topup.idempotency_key.startswith(DERIVED_PREFIX):
+                await ports.idempotency.forget(conn, topup.user_id, topup.idempotency_key)
+            ports.metrics.refunds.labels(source).inc()
+    if topup is not None:
+        await repo.notify_status(conn, topup)
+        ports.metrics.settlements.labels(source, wanted.value).inc()
+        log.info("topup_settled", reference=reference, status=wanted.value, source=source)
+        return "applied", topup
+    current = await repo.get_by_reference(conn, reference)
+    if current is None:
+        return "unknown_reference", None
+    if current.status is wanted:
+        return "duplicate", current
+    detail = {
+        "recorded_status": current.status.value,
+        "reported_status": wanted.value,
+        "source": source,
+        "result_code": result.result_code,
+    }
+    await repo.flag_for_review(
+        conn, reference=reference, reason="contradicting_status", detail=detail, topup_id=current.id
+    )
+    log.warning("topup_contradicting_status", reference=reference, **detail)
+    # flag_for_review changed the row (review_flag): read it as it is now.
+    return "contradicting", await repo.get_by_reference(conn, reference)
 
-    async def get(self, user_id: str, topup_id: str) -> asyncpg.Record:
-        async with self.pool.acquire() as conn:
-            row = await repo.get_owned(conn, user_id, topup_id)
-        if row is None:
-            raise TopupNotFound
-        return row
 
-    async def page(
-        self, user_id: str, limit: int, after_id: str | None
-    ) -> tuple[list[asyncpg.Record], str | None]:
-        """One page and the cursor of the next (None on the last page)."""
-        async with self.pool.acquire() as conn:
-            rows = await repo.list_owned(conn, user_id, limit + 1, after_id)
-        more = len(rows) > limit
-        rows = rows[:limit]
-        return rows, (rows[-1]["id"] if more else None)
+async def handle_notification(ports: TopupPorts, note: SelcomNotification) -> Settled:
+    """A verified provider notification: settle on a definitive status, note the rest."""
+    order_id, payload = note.order_id, note.model_dump()
+    outcome = outcome_for_status(note.status)
+    result = ProviderResult(
+        outcome, note.result_code or None, note.result_description or "", note.reference_id or None
+    )
+    async with ports.pool.acquire() as conn, conn.transaction():
+        if outcome in ("success", "failed"):
+            settled = await settle(ports, conn, order_id, result, "webhook")
+        else:
+            known = await repo.get_by_reference(conn, order_id)
+            settled = "noted" if known is not None else "unknown_reference"
+        if settled == "unknown_reference":
+            await repo.flag_for_review(
+                conn, reference=order_id, reason="unknown_reference", detail=payload
+            )
+            log.warning("topup_webhook_unknown_reference", reference=order_id)
+        await repo.record_webhook(conn, payload, settled)
+    ports.metrics.webhooks.labels(settled).inc()
+    return settled
+
+
+async def keep_refused(ports: TopupPorts, refused: SignedPayloadRefused) -> None:
+    """A notification Selcom signed but we could not read: kept raw, for a person."""
+    async with ports.pool.acquire() as conn:
+        first = await keep_refused_notification(conn, "topup", "selcom", refused)
+    log.warning("topup_webhook_refused", reason=refused.reason, first_delivery=first)
+
+
+async def get_topup(ports: TopupPorts, user_id: str, topup_id: str) -> Topup:
+    async with ports.pool.acquire() as conn:
+        topup = await repo.get_owned(conn, user_id, topup_id)
+    if topup is None:
+        raise TopupNotFound
+    return topup
+
+
+async def list_topups(
+    ports: TopupPorts, user_id: str, limit: int, after: PageKey | None
+) -> Slice[Topup, PageKey]:
+    """One page, newest first, and the key to continue after."""
+    async with ports.pool.acquire() as conn:
+        rows = await repo.list_owned(conn, user_id, limit + 1, after)
+    return slice_of(rows, limit, lambda t: (t.created_at, t.id))

@@ -16,7 +16,7 @@ from betfuz_common.signatures import sign
 from betfuz_testing.tokens import TEST_JWT_SECRET, bearer
 from topup.app import create_app
 from topup.config import TopupSettings
-from topup.service import TopupService
+from topup.ports import TopupPorts
 
 WEBHOOK_SECRET = "integration-webhook-secret"
 # Answer codes by the number topped up (utilityref); anything else succeeds.
@@ -75,9 +75,9 @@ async def app(database_url: str, selcom: FakeSelcom) -> AsyncIterator[Starlette]
 
 
 @pytest.fixture
-def service(app: Starlette) -> TopupService:
-    svc: TopupService = app.state.topup
-    return svc
+def ports(app: Starlette) -> TopupPorts:
+    ports: TopupPorts = app.state.ports
+    return ports
 
 
 @pytest.fixture

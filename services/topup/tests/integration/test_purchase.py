@@ -1,12 +1,14 @@
 import asyncio
+import dataclasses
 from decimal import Decimal
 
 import asyncpg
 import httpx
+from starlette.applications import Starlette
 
 from betfuz_testing.tokens import bearer
 from betfuz_testing.wallets import MakeUser, balance_of
-from topup.service import TopupService
+from topup.ports import TopupPorts
 
 from .conftest import FakeSelcom, buy
 
@@ -134,14 +136,14 @@ async def test_concurrent_different_purchases_never_overdraw_the_wallet(
 
 
 async def test_a_request_that_crashed_after_its_commit_is_answered_from_its_row_when_retried(
-    service: TopupService, pool: asyncpg.Pool, make_user: MakeUser, client: httpx.AsyncClient
+    pool: asyncpg.Pool, make_user: MakeUser, client: httpx.AsyncClient
 ) -> None:
     user = await make_user(5000)
     first = await buy(client, user, key="crash-1")
     # Simulate a crash before `finish`: the key is still in flight and its lease has run out.
     await pool.execute(
-        "UPDATE topup.idempotency_keys SET state = 'in_flight', response_body = NULL, "
-        "response_status = NULL, locked_until = now() - interval '1 second' WHERE scope = $1",
+        "UPDATE topup.idempotency_keys SET state = 'in_flight', result = NULL, "
+        "locked_until = now() - interval '1 second' WHERE scope = $1",
         user,
     )
     retry = await buy(client, user, key="crash-1")
@@ -151,10 +153,10 @@ async def test_a_request_that_crashed_after_its_commit_is_answered_from_its_row_
 
 
 async def test_a_provider_that_raises_leaves_the_topup_pending_not_failed(
-    app: object,
+    app: Starlette,
     pool: asyncpg.Pool,
     make_user: MakeUser,
-    service: TopupService,
+    ports: TopupPorts,
     client: httpx.AsyncClient,
 ) -> None:
     class Exploding:
@@ -165,12 +167,11 @@ async def test_a_provider_that_raises_leaves_the_topup_pending_not_failed(
             raise RuntimeError("bug")
 
     user = await make_user(5000)
-    real = service.provider
-    service.provider = Exploding()  # type: ignore[assignment]
+    app.state.ports = dataclasses.replace(ports, provider=Exploding())  # type: ignore[arg-type]
     try:
         response = await buy(client, user)
     finally:
-        service.provider = real
+        app.state.ports = ports
     assert response.json()["status"] == "pending"
     assert await balance_of(pool, user) == Decimal("4000.00")
 

@@ -22,6 +22,7 @@ async def test_the_owner_reads_a_topup_and_anyone_else_gets_404(
         "mtn",
         "airtime",
     )
+    assert (view["amountKobo"], view["currency"]) == (100000, "NGN")
     assert theirs.status_code == 404
     assert theirs.headers["content-type"] == "application/problem+json"
 
@@ -57,20 +58,29 @@ async def test_a_forged_cursor_is_422(client: httpx.AsyncClient, make_user: Make
     assert response.status_code == 422
 
 
-async def test_the_openapi_document_lists_every_topup_route(client: httpx.AsyncClient) -> None:
+async def test_the_client_document_lists_every_topup_route_and_the_provider_one_the_callback(
+    client: httpx.AsyncClient,
+) -> None:
     doc = (await client.get("/topup/openapi.json")).json()
-    assert {"/topup", "/topup/{transactionId}", "/topup/webhook"} <= set(doc["paths"])
+    providers = (await client.get("/topup/providers/openapi.json")).json()
+    assert {"/topup", "/topup/{transactionId}"} <= set(doc["paths"])
     assert set(doc["paths"]["/topup"]) == {"get", "post"}
+    assert set(providers["paths"]) == {"/topup/webhook"}
 
 
-async def test_a_cursor_naming_someone_elses_topup_gives_an_empty_page(
+async def test_a_cursor_from_someone_elses_page_still_lists_only_the_callers_topups(
     client: httpx.AsyncClient, make_user: MakeUser
 ) -> None:
     owner, snooper = await make_user(5000), await make_user(5000)
-    theirs = (await buy(client, owner)).json()["transactionId"]
-    await buy(client, snooper)
-    page = await client.get("/topup", params={"cursor": theirs}, headers=bearer(snooper))
-    assert page.json() == {"items": [], "nextCursor": None}
+    for key in ("a", "b"):
+        await buy(client, owner, key=key)
+    mine = (await buy(client, snooper)).json()["transactionId"]
+    cursor = (await client.get("/topup", params={"limit": "1"}, headers=bearer(owner))).json()[
+        "nextCursor"
+    ]
+    page = (await client.get("/topup", params={"cursor": cursor}, headers=bearer(snooper))).json()
+    assert [item["transactionId"] for item in page["items"]] in ([], [mine])
+    assert page["hasMore"] is False
 
 
 async def test_the_documented_amount_bounds_are_the_configured_ones(
@@ -78,4 +88,5 @@ async def test_the_documented_amount_bounds_are_the_configured_ones(
 ) -> None:
     doc = (await client.get("/topup/openapi.json")).json()
     amount = doc["components"]["schemas"]["TopupRequest"]["properties"]["amount"]
-    assert (amount["minimum"], amount["maximum"]) == (50, 50000)
+    number = next(branch for branch in amount["anyOf"] if branch["type"] == "number")
+    assert (number["minimum"], number["maximum"]) == (50, 50000)

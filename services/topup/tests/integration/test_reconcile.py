@@ -6,8 +6,8 @@ import httpx
 from structlog.testing import capture_logs
 
 from betfuz_testing.wallets import MakeUser, balance_of
+from topup.ports import TopupPorts
 from topup.reconcile import LOCK_KEY, ReconcileConfig, reconcile_once
-from topup.service import TopupService
 
 from .conftest import FakeSelcom, buy
 
@@ -40,7 +40,7 @@ async def test_a_pending_topup_that_selcom_completed_is_completed_by_the_query(
     client: httpx.AsyncClient,
     pool: asyncpg.Pool,
     make_user: MakeUser,
-    service: TopupService,
+    ports: TopupPorts,
     selcom: FakeSelcom,
 ) -> None:
     user, reference = await ambiguous_topup(client, make_user)
@@ -49,7 +49,7 @@ async def test_a_pending_topup_that_selcom_completed_is_completed_by_the_query(
         "data": [{"status": "SUCCESS", "reference": "Q-1"}],
     }
     await make_due(pool, reference)
-    report = await reconcile_once(service, NOW)
+    report = await reconcile_once(ports, NOW)
     assert report.ran
     row = await status_of(pool, reference)
     assert (row["status"], row["external_reference"]) == ("completed", "Q-1")
@@ -60,7 +60,7 @@ async def test_a_pending_topup_that_selcom_failed_is_refunded_once(
     client: httpx.AsyncClient,
     pool: asyncpg.Pool,
     make_user: MakeUser,
-    service: TopupService,
+    ports: TopupPorts,
     selcom: FakeSelcom,
 ) -> None:
     user, reference = await ambiguous_topup(client, make_user)
@@ -69,9 +69,9 @@ async def test_a_pending_topup_that_selcom_failed_is_refunded_once(
         "data": [{"status": "FAILED", "resultcode": "051"}],
     }
     await make_due(pool, reference)
-    await asyncio.gather(reconcile_once(service, NOW), reconcile_once(service, NOW))
+    await asyncio.gather(reconcile_once(ports, NOW), reconcile_once(ports, NOW))
     await make_due(pool, reference)
-    await reconcile_once(service, NOW)
+    await reconcile_once(ports, NOW)
     assert (await status_of(pool, reference))["status"] == "failed"
     assert await balance_of(pool, user) == Decimal("3000.00")
 
@@ -80,13 +80,13 @@ async def test_a_topup_selcom_never_saw_is_resubmitted_with_the_same_transid(
     client: httpx.AsyncClient,
     pool: asyncpg.Pool,
     make_user: MakeUser,
-    service: TopupService,
+    ports: TopupPorts,
     selcom: FakeSelcom,
 ) -> None:
     user, reference = await ambiguous_topup(client, make_user)
     selcom.query_answers[reference] = {"resultcode": "404", "message": "not found"}
     await make_due(pool, reference)
-    report = await reconcile_once(service, NOW)
+    report = await reconcile_once(ports, NOW)
     assert report.resubmitted >= 1
     # The fake's process answers 999 again for this number: still pending, never refunded.
     row = await status_of(pool, reference)
@@ -97,21 +97,21 @@ async def test_a_topup_selcom_never_saw_is_resubmitted_with_the_same_transid(
 
 
 async def test_an_unresolved_topup_at_the_sla_is_flagged_and_queried_again_with_backoff(
-    client: httpx.AsyncClient, pool: asyncpg.Pool, make_user: MakeUser, service: TopupService
+    client: httpx.AsyncClient, pool: asyncpg.Pool, make_user: MakeUser, ports: TopupPorts
 ) -> None:
     user, reference = await ambiguous_topup(client, make_user)
     await make_due(pool, reference)
-    before = service.metrics.sla_breaches._value.get()
+    before = ports.metrics.sla_breaches._value.get()
     with capture_logs() as logs:
         await reconcile_once(
-            service, ReconcileConfig(interval_seconds=1, after_seconds=0, sla_seconds=0)
+            ports, ReconcileConfig(interval_seconds=1, after_seconds=0, sla_seconds=0)
         )
     row = await status_of(pool, reference)
     assert (row["status"], row["review_flag"], row["attempts"]) == ("pending", "sla_breached", 1)
     assert "sla_breached_at" in row["metadata"]
     assert any(e["event"] == "topup_sla_breached" and e["reference"] == reference for e in logs)
-    assert service.metrics.sla_breaches._value.get() > before
-    assert service.metrics.pending_over_sla._value.get() >= 1
+    assert ports.metrics.sla_breaches._value.get() > before
+    assert ports.metrics.pending_over_sla._value.get() >= 1
     later = await pool.fetchval(
         "SELECT next_check_at > now() FROM topup.topup_transactions WHERE reference = $1", reference
     )
@@ -124,13 +124,11 @@ async def test_an_unresolved_topup_at_the_sla_is_flagged_and_queried_again_with_
     )
 
 
-async def test_only_one_replica_reconciles_per_tick(
-    service: TopupService, pool: asyncpg.Pool
-) -> None:
+async def test_only_one_replica_reconciles_per_tick(ports: TopupPorts, pool: asyncpg.Pool) -> None:
     async with pool.acquire() as other_replica:
         assert await other_replica.fetchval("SELECT pg_try_advisory_lock($1)", LOCK_KEY)
         try:
-            report = await reconcile_once(service, NOW)
+            report = await reconcile_once(ports, NOW)
         finally:
             await other_replica.execute("SELECT pg_advisory_unlock($1)", LOCK_KEY)
     assert not report.ran

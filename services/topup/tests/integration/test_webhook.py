@@ -2,6 +2,7 @@ import asyncio
 import base64
 import hashlib
 import hmac
+import uuid
 from decimal import Decimal
 
 import asyncpg
@@ -152,10 +153,17 @@ async def test_base64_signatures_and_the_rotated_secret_are_accepted(
     assert response.status_code == 200
 
 
-async def test_a_signed_but_incomplete_payload_is_422_and_writes_nothing(
+async def test_a_signed_but_incomplete_payload_is_422_settles_nothing_and_is_kept_raw_once(
     client: httpx.AsyncClient, pool: asyncpg.Pool
 ) -> None:
-    body = b'{"status": "SUCCESS"}'
-    response = await post_webhook(client, body)
-    assert response.status_code == 422
-    assert response.json()["errors"][0]["field"] == "order_id"
+    body = b'{"status": "SUCCESS", "nonce": "%s"}' % uuid.uuid4().hex.encode()
+    first = await post_webhook(client, body)
+    again = await post_webhook(client, body)
+    assert first.status_code == again.status_code == 422
+    assert first.json()["errors"][0]["field"] == "order_id"
+    kept = await pool.fetch(
+        "SELECT payload, reason, deliveries FROM topup.refused_notifications WHERE payload = $1",
+        body,
+    )
+    assert [(bytes(r["payload"]), r["deliveries"]) for r in kept] == [(body, 2)]
+    assert "order_id" in kept[0]["reason"]

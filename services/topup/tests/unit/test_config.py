@@ -40,12 +40,14 @@ def test_production_must_set_its_own_utility_codes() -> None:
     env = {
         "APP_ENV": "prod",
         "DATABASE_URL": "postgresql://db/x",
-        "JWT_SECRET": "j" * 40,
-        "SELCOM_API_KEY": "k",
-        "SELCOM_API_SECRET": "s",
+        "JWT_SECRET": "a-production-jwt-secret-of-forty-bytes!!",
+        "JWT_AUDIENCE": "authenticated",
+        "JWT_ISSUER": "https://auth.test",
+        "SELCOM_API_KEY": "selcom-issued-key-01",
+        "SELCOM_API_SECRET": "selcom-issued-secret-01",
         "SELCOM_BASE_URL": "https://gw",
         "SELCOM_VENDOR": "V",
-        "SELCOM_PIN": "1234",
+        "SELCOM_PIN": "8142",
         "API_BASE_URL": "https://api",
     }
     with pytest.raises(SettingsError, match="SELCOM_UTILITY_CODES"):

@@ -8,9 +8,11 @@ import httpx
 import pytest
 
 from betfuz_common import jsonio
+from betfuz_common.money import as_json_number
 from topup import signing
 from topup.config import DEV_UTILITY_CODES, parse_utility_codes
-from topup.provider import ProcessOrder, ProviderResult, SelcomClient, wire_amount
+from topup.ports import ProcessOrder, ProviderResult
+from topup.provider import SelcomClient
 
 SECRET = b"unit-secret"
 NOW = datetime(2025, 1, 15, 14, 30, tzinfo=UTC)
@@ -132,6 +134,6 @@ async def test_the_query_maps_the_transaction_status_and_never_fails_on_its_own_
 
 
 def test_amounts_go_as_integers_when_whole_and_exact_decimals_otherwise() -> None:
-    assert wire_amount(Decimal("8000.00")) == 8000
-    assert wire_amount(Decimal("100.50")) == Decimal("100.50")
-    assert signing.field_text(wire_amount(Decimal("100.50"))) == "100.50"
+    assert as_json_number(Decimal("8000.00")) == 8000
+    assert as_json_number(Decimal("100.50")) == Decimal("100.50")
+    assert signing.field_text(as_json_number(Decimal("100.50"))) == "100.50"

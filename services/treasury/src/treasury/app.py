@@ -9,16 +9,16 @@ from datetime import timedelta
 import httpx
 from starlette.applications import Starlette
 
-from betfuz_common.auth import JwtVerifier
+from betfuz_common.app import ServiceApp, create_service_app, pool_lifespan
 from betfuz_common.idempotency import IdempotencyStore
 from betfuz_common.settings import SettingsError, secret_list
-from betfuz_common.web import create_service_app, pool_lifespan
+from betfuz_common.webhooks import WebhookGate
 from treasury.bvn import BvnCipher
 from treasury.config import TreasurySettings
-from treasury.openapi import OPENAPI
+from treasury.errors import ERRORS
+from treasury.ports import DEFAULT_LEASE, TreasuryPorts, Wema
 from treasury.provider import WemaClient
-from treasury.routes import Edge, treasury_routes
-from treasury.service import DEFAULT_LEASE, Treasury, Wema
+from treasury.routes import api, providers
 
 
 def create_app(
@@ -43,30 +43,28 @@ def create_app(
                 transport=wema_transport,
             ) as http,
         ):
-            client = wema or WemaClient(
-                http,
-                api_key=settings.wema_api_key.get_secret_value(),
-                signing_secret=secrets[0],
-            )
-            app.state.edge = Edge(
-                treasury=Treasury(
-                    pool=app.state.pool,
-                    wema=client,
-                    cipher=BvnCipher(settings.bvn_encryption_key.get_secret_value()),
-                    lease=lease,
+            app.state.ports = TreasuryPorts(
+                pool=app.state.pool,
+                wema=wema
+                or WemaClient(
+                    http,
+                    api_key=settings.wema_api_key.get_secret_value(),
+                    signing_secret=secrets[0],
                 ),
-                verifier=JwtVerifier(
-                    settings.jwt_secret.get_secret_value(), jwks_url=settings.jwks_url
-                ),
-                webhook_secrets=secrets,
+                cipher=BvnCipher(settings.bvn_encryption_key.get_secret_value()),
                 idempotency=IdempotencyStore("treasury"),
+                lease=lease,
             )
             yield
 
     return create_service_app(
-        prefix="/treasury",
-        routes=treasury_routes(),
-        openapi=OPENAPI,
-        lifespan=lifespan,
-        max_body_bytes=settings.max_body_bytes,
+        ServiceApp(
+            prefix="/treasury",
+            api=api,
+            providers=providers,
+            errors=ERRORS,
+            lifespan=lifespan,
+            settings=settings,
+            webhook_gate=WebhookGate("X-Wema-Signature", secrets, "sha512"),
+        )
     )

@@ -6,7 +6,7 @@ from typing import ClassVar
 
 from pydantic import SecretStr
 
-from betfuz_common.settings import DEV_MARK, CommonSettings
+from betfuz_common.settings import DEV_MARK, CommonSettings, SecretKind
 
 
 class TreasurySettings(CommonSettings):
@@ -24,4 +24,9 @@ class TreasurySettings(CommonSettings):
         "WEMA_BASE_URL": "http://127.0.0.1:9102",
         "BVN_ENCRYPTION_KEY": DEV_MARK + "bvn-key",
         "API_BASE_URL": "http://127.0.0.1:8000",
+    }
+    SECRETS: ClassVar[dict[str, SecretKind]] = {
+        "WEMA_API_KEY": SecretKind.ISSUED,
+        "WEMA_SECRET_KEY": SecretKind.ISSUED,
+        "BVN_ENCRYPTION_KEY": SecretKind.GENERATED,
     }

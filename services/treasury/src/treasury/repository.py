@@ -1,4 +1,5 @@
-"""SQL for the treasury schema. Every function runs on the caller's connection (and transaction)."""
+"""SQL for the treasury schema and the wallet, and nothing else. Every function runs on the
+caller's connection (and transaction)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import asyncpg
 
 from betfuz_common import jsonio
 from betfuz_common.db import Conn
-from treasury.schemas import DepositWebhook
+from treasury.domain import BankTransaction, Deposit
 
 BALANCE_CHANNEL = "balance_changed"
 _ACCOUNT_COLUMNS = (
@@ -121,7 +122,7 @@ async def account_for_number(conn: Conn, account_number: str) -> asyncpg.Record 
 
 
 async def insert_credit(
-    conn: Conn, transaction_id: str, account: asyncpg.Record, deposit: DepositWebhook
+    conn: Conn, transaction_id: str, account: asyncpg.Record, deposit: Deposit
 ) -> bool:
     """The exactly-once gate: False when this reference was already credited (or held)."""
     inserted = await conn.fetchval(
@@ -179,7 +180,7 @@ async def notify_balance(conn: Conn, payload: dict[str, Any]) -> None:
 async def hold_for_review(
     conn: Conn,
     review_id: str,
-    deposit: DepositWebhook,
+    deposit: Deposit,
     *,
     reason: str,
     account_id: str | None,
@@ -212,21 +213,23 @@ async def hold_for_review(
 
 async def transactions_page(
     conn: Conn, user_id: str, limit: int, after: tuple[datetime, str] | None
-) -> list[asyncpg.Record]:
+) -> list[BankTransaction]:
     """Newest first; `after` is the (transaction_date, id) of the last row already shown."""
     if after is None:
-        return await conn.fetch(
+        rows = await conn.fetch(
             f"SELECT {_TRANSACTION_COLUMNS} FROM treasury.bank_transactions "  # noqa: S608
             "WHERE user_id = $1 ORDER BY transaction_date DESC, id DESC LIMIT $2",
             user_id,
             limit,
         )
-    return await conn.fetch(
-        f"SELECT {_TRANSACTION_COLUMNS} FROM treasury.bank_transactions "  # noqa: S608
-        "WHERE user_id = $1 AND (transaction_date, id) < ($2, $3) "
-        "ORDER BY transaction_date DESC, id DESC LIMIT $4",
-        user_id,
-        after[0],
-        after[1],
-        limit,
-    )
+    else:
+        rows = await conn.fetch(
+            f"SELECT {_TRANSACTION_COLUMNS} FROM treasury.bank_transactions "  # noqa: S608
+            "WHERE user_id = $1 AND (transaction_date, id) < ($2, $3) "
+            "ORDER BY transaction_date DESC, id DESC LIMIT $4",
+            user_id,
+            after[0],
+            after[1],
+            limit,
+        )
+    return [BankTransaction.from_row(row) for row in rows]

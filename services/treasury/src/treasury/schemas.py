@@ -1,29 +1,23 @@
-"""Request bodies validated at the edge, and the JSON shapes the endpoints answer with."""
+"""The treasury API's wire models: the one source of its requests, answers and OpenAPI schemas."""
 
 from __future__ import annotations
 
 import re
 import unicodedata
-from datetime import datetime
-from decimal import Decimal
-from typing import Any
+from typing import Annotated, Literal
 
 from email_validator import EmailNotValidError, validate_email
-from pydantic import (
-    AwareDatetime,
-    BaseModel,
-    ConfigDict,
-    Field,
-    StrictStr,
-    field_validator,
-)
+from pydantic import AwareDatetime, Field, StrictStr, field_validator
 
-from betfuz_common.money import MoneyError, parse_naira
-from betfuz_common.phones import PhoneError, normalise_ng_mobile
+from betfuz_common.models import NotificationModel, RequestModel, ResponseModel
+from betfuz_common.money import NairaIn, NairaOut
+from betfuz_common.pagination import Page
+from betfuz_common.phones import NigerianMobile
+from betfuz_common.timestamps import Timestamp
 from treasury.bvn import is_bvn
+from treasury.domain import AccountDetails, AccountStatus, Deposit
 
 _REFERENCE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$")
-_ACCOUNT_NUMBER = re.compile(r"^[0-9]{10}$")
 
 # Latin letters with their accented forms (Yorùbá's ẹ ọ ṣ, Hausa's ɓ ɗ ƙ) and combining accents;
 # words joined by single spaces, hyphens or apostrophes. The OpenAPI document publishes this
@@ -43,27 +37,27 @@ def clean_name(raw: str) -> str:
     return unicodedata.normalize("NFC", raw)
 
 
-class CreateAccountRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class CreateAccountRequest(RequestModel):
+    """POST /treasury/accounts: the spec's body."""
 
-    bvn: StrictStr = Field(repr=False)
-    first_name: StrictStr = Field(alias="firstName")
-    last_name: StrictStr = Field(alias="lastName")
-    phone_number: StrictStr = Field(alias="phoneNumber", repr=False)
-    email: StrictStr = Field(repr=False)
+    bvn: Annotated[StrictStr, Field(repr=False, pattern=r"^[0-9]{11}$")]
+    first_name: Annotated[StrictStr, Field(min_length=1, max_length=NAME_MAX, pattern=NAME_PATTERN)]
+    last_name: Annotated[StrictStr, Field(min_length=1, max_length=NAME_MAX, pattern=NAME_PATTERN)]
+    phone_number: Annotated[NigerianMobile, Field(repr=False)]
+    email: Annotated[StrictStr, Field(repr=False, json_schema_extra={"format": "email"})]
 
-    @field_validator("bvn")
+    @field_validator("bvn", mode="before")
     @classmethod
-    def _bvn(cls, value: str) -> str:
-        if not is_bvn(value):
+    def _bvn(cls, value: object) -> object:
+        if isinstance(value, str) and not is_bvn(value):
             # Never echo the value: it may be a real BVN with a typo.
             raise ValueError("must be exactly 11 digits")
         return value
 
-    @field_validator("first_name", "last_name")
+    @field_validator("first_name", "last_name", mode="before")
     @classmethod
-    def _name(cls, value: str) -> str:
-        return clean_name(value)
+    def _name(cls, value: object) -> object:
+        return clean_name(value) if isinstance(value, str) else value
 
     @field_validator("email")
     @classmethod
@@ -76,81 +70,63 @@ class CreateAccountRequest(BaseModel):
             raise ValueError("is not a valid email address") from None
         return checked.normalized
 
-    @field_validator("phone_number")
-    @classmethod
-    def _phone(cls, value: str) -> str:
-        try:
-            return normalise_ng_mobile(value)
-        except PhoneError as exc:
-            raise ValueError(str(exc)) from None
+    def details(self) -> AccountDetails:
+        return AccountDetails.model_validate(self.model_dump())
 
 
-class DepositWebhook(BaseModel):
-    """Wema's deposit notification, as the spec shows it."""
+class AccountView(ResponseModel):
+    """The spec's account answer; the BVN only masked."""
 
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    id: str
+    account_number: Annotated[str, Field(pattern=r"^[0-9]{10}$")]
+    account_name: str
+    bank_name: str
+    bank_code: str
+    balance: NairaOut
+    status: AccountStatus
+    bvn: Annotated[
+        str, Field(validation_alias="bvn_masked", pattern=r"^\*{7}[0-9]{4}$", description="masked")
+    ]
+    created_at: Timestamp
 
-    account_number: StrictStr
-    amount: Decimal
-    transaction_reference: StrictStr
-    sender_name: StrictStr | None = Field(default=None, max_length=200)
-    sender_account: StrictStr | None = Field(default=None, max_length=20)
-    sender_bank: StrictStr | None = Field(default=None, max_length=100)
-    narration: StrictStr | None = Field(default=None, max_length=1000)
+
+class TransactionView(ResponseModel):
+    id: str
+    type: Literal["credit", "debit"]
+    amount: NairaOut
+    status: Literal["completed", "reversed"]
+    transaction_reference: str
+    sender_name: str | None
+    sender_account: str | None
+    sender_bank: str | None
+    narration: str | None
+    transaction_date: Timestamp
+    created_at: Timestamp
+
+
+class TransactionPage(Page[TransactionView]):
+    pass
+
+
+Reference = Annotated[StrictStr, Field(pattern=_REFERENCE.pattern)]
+
+
+class DepositNotification(NotificationModel):
+    """Wema's deposit notification, as the spec shows it, in Wema's field names."""
+
+    account_number: Annotated[StrictStr, Field(pattern=r"^[0-9]{10}$")]
+    amount: NairaIn
+    transaction_reference: Reference
+    sender_name: Annotated[StrictStr, Field(max_length=200)] | None = None
+    sender_account: Annotated[StrictStr, Field(max_length=20)] | None = None
+    sender_bank: Annotated[StrictStr, Field(max_length=100)] | None = None
+    narration: Annotated[StrictStr, Field(max_length=1000)] | None = None
     transaction_date: AwareDatetime
 
-    @field_validator("amount", mode="before")
-    @classmethod
-    def _amount(cls, value: object) -> Decimal:
-        try:
-            return parse_naira(value)
-        except MoneyError as exc:
-            raise ValueError(str(exc)) from None
-
-    @field_validator("account_number")
-    @classmethod
-    def _account_number(cls, value: str) -> str:
-        if not _ACCOUNT_NUMBER.fullmatch(value):
-            raise ValueError("must be 10 digits")
-        return value
-
-    @field_validator("transaction_reference")
-    @classmethod
-    def _reference(cls, value: str) -> str:
-        if not _REFERENCE.fullmatch(value):
-            raise ValueError("must be 1-128 letters, digits or ._:/-")
-        return value
+    def deposit(self) -> Deposit:
+        return Deposit.model_validate(self.model_dump())
 
 
-def account_json(row: Any, masked_bvn: str) -> dict[str, Any]:
-    return {
-        "id": row["id"],
-        "accountNumber": row["account_number"],
-        "accountName": row["account_name"],
-        "bankName": row["bank_name"],
-        "bankCode": row["bank_code"],
-        "balance": row["balance"],
-        "status": row["status"],
-        "bvn": masked_bvn,
-        "createdAt": _iso(row["created_at"]),
-    }
-
-
-def transaction_json(row: Any) -> dict[str, Any]:
-    return {
-        "id": row["id"],
-        "type": row["type"],
-        "amount": row["amount"],
-        "status": row["status"],
-        "transactionReference": row["transaction_reference"],
-        "senderName": row["sender_name"],
-        "senderAccount": row["sender_account"],
-        "senderBank": row["sender_bank"],
-        "narration": row["narration"],
-        "transactionDate": _iso(row["transaction_date"]),
-        "createdAt": _iso(row["created_at"]),
-    }
-
-
-def _iso(moment: datetime) -> str:
-    return moment.isoformat()
+class DepositReceipt(ResponseModel):
+    status: Literal["credited", "duplicate", "held_for_review"]
+    transaction_reference: str

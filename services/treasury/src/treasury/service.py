@@ -1,31 +1,37 @@
 """Treasury rules: one Wema account per user, and each deposit credited exactly once.
 
-No Starlette here. Provider calls happen with no transaction open and no connection held.
+Plain functions taking their ports; they return domain values and raise domain errors.
+Provider calls happen with no transaction open and no connection held.
 """
 
 from __future__ import annotations
 
-import re
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from typing import Any, Literal, Protocol
+from datetime import datetime
+from typing import Any, Literal
 
 import asyncpg
 
 from betfuz_common.db import Conn
+from betfuz_common.errors import WalletNotFound
+from betfuz_common.idempotency import IdempotentRequest, fingerprint, run_once
 from betfuz_common.logging import get_logger
+from betfuz_common.pagination import Slice, slice_of
+from betfuz_common.webhooks import SignedPayloadRefused
+from betfuz_common.webhooks import keep_refused as keep_refused_notification
 from treasury import repository as repo
-from treasury.bvn import BvnCipher
-from treasury.errors import (
-    AccountExists,
-    AccountNotFound,
-    BvnAlreadyLinked,
-    CreationInProgress,
-    InvalidCursor,
-    UserNotFound,
+from treasury.domain import (
+    Account,
+    AccountDetails,
+    BankTransaction,
+    Deposit,
+    DepositOutcome,
+    Opened,
 )
+from treasury.errors import AccountExists, AccountNotFound, BvnAlreadyLinked, CreationInProgress
 from treasury.nuban import WEMA_BANK_CODE, is_valid_nuban
+from treasury.ports import TreasuryPorts
 from treasury.provider import (
     AccountRequest,
     ProviderError,
@@ -33,72 +39,80 @@ from treasury.provider import (
     ProviderUnavailable,
     WemaAccount,
 )
-from treasury.schemas import CreateAccountRequest, DepositWebhook, account_json, transaction_json
 
 log = get_logger("treasury")
 
-# Longer than the Wema timeout, so a claim is never taken over while its call is still running.
-DEFAULT_LEASE = timedelta(seconds=60)
 BVN_HASH_CONSTRAINT = "bank_accounts_bvn_hash_key"
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-# Every string this pattern allows decodes to a valid position, so the OpenAPI document can
-# publish it and a well-formed cursor is never refused.
-CURSOR_PATTERN = r"^[0-9]{1,16}\.btx_[0-9a-f]{32}$"
-_CURSOR = re.compile(r"^([0-9]{1,16})\.(btx_[0-9a-f]{32})$")
-DepositOutcome = Literal["credited", "duplicate", "held_for_review"]
+PageKey = tuple[datetime, str]  # (transaction_date, id) of the last deposit a page showed
 
 
-class Wema(Protocol):
-    async def create_virtual_account(self, request: AccountRequest) -> WemaAccount: ...
-
-
-@dataclass(frozen=True)
-class Treasury:
-    """The ports the rules need; built once in the app's lifespan."""
-
-    pool: asyncpg.Pool
-    wema: Wema
-    cipher: BvnCipher
-    lease: timedelta = DEFAULT_LEASE
-
-    def view(self, row: Any) -> dict[str, Any]:
-        return account_json(row, self.cipher.masked(row["bvn_encrypted"], row["user_id"]))
+def account_of(ports: TreasuryPorts, row: Any) -> Account:
+    """The account as its owner may see it: the BVN decrypted only to be masked."""
+    masked = ports.cipher.masked(row["bvn_encrypted"], row["user_id"])
+    return Account.model_validate({**dict(row), "bvn_masked": masked})
 
 
 # --- accounts ---------------------------------------------------------------------------
 
 
-async def create_account(
-    t: Treasury, user_id: str, details: CreateAccountRequest
-) -> dict[str, Any]:
-    async with t.pool.acquire() as conn:
+async def open_account(
+    ports: TreasuryPorts, user_id: str, details: AccountDetails, client_key: str | None
+) -> Opened:
+    """One account per user; with an Idempotency-Key, a repeat replays the first answer."""
+    request = None
+    if client_key is not None:
+        # The BVN enters the fingerprint only as its keyed hash: a plain hash could be reversed.
+        asked = {
+            **details.model_dump(exclude={"bvn"}),
+            "bvn": ports.cipher.fingerprint(details.bvn).hex(),
+        }
+        request = IdempotentRequest(f"accounts:{user_id}", client_key, fingerprint(asked))
+
+    async def replayed(result: dict[str, Any] | None) -> Account:
+        if result is not None:
+            return Account.model_validate(result)
+        return await get_account(ports, user_id)  # finished by the previous release
+
+    account, replay = await run_once(
+        ports.idempotency,
+        ports.pool,
+        request,
+        lambda: _create(ports, user_id, details),
+        save=lambda account: account.model_dump(mode="json"),
+        load=replayed,
+    )
+    return Opened(account=account, replayed=replay)
+
+
+async def _create(ports: TreasuryPorts, user_id: str, details: AccountDetails) -> Account:
+    async with ports.pool.acquire() as conn:
         if not await repo.user_exists(conn, user_id):
-            raise UserNotFound(user_id)
-        claim = await _claim(conn, t, user_id, details)
+            raise WalletNotFound(user_id)
+        claim = await _claim(conn, ports, user_id, details)
     request = AccountRequest(
         reference=claim["reference"],
         bvn=details.bvn,
         first_name=details.first_name,
         last_name=details.last_name,
         phone_number=details.phone_number,
-        email=str(details.email),
+        email=details.email,
     )
     try:
-        opened = _checked(await t.wema.create_virtual_account(request))
+        opened = _checked(await ports.wema.create_virtual_account(request))
     except ProviderRejected:
-        async with t.pool.acquire() as conn:
+        async with ports.pool.acquire() as conn:
             await repo.delete_claim(conn, claim["id"])
         raise
     except ProviderError as exc:
         log.warning("wema_create_failed", account_id=claim["id"], error=str(exc))
-        async with t.pool.acquire() as conn:
+        async with ports.pool.acquire() as conn:
             await repo.release_claim(conn, claim["id"])
         raise
-    return await _activate(t, claim["id"], opened)
+    return await _activate(ports, claim["id"], opened)
 
 
 async def _claim(
-    conn: Conn, t: Treasury, user_id: str, details: CreateAccountRequest
+    conn: Conn, ports: TreasuryPorts, user_id: str, details: AccountDetails
 ) -> asyncpg.Record:
     # Two passes: a claim Wema refused can be deleted between our insert and our read.
     for _ in range(2):
@@ -109,9 +123,9 @@ async def _claim(
                 user_id=user_id,
                 account_name=f"{details.first_name} {details.last_name}".upper(),
                 reference=f"BFZ-{uuid.uuid4().hex.upper()}",
-                bvn_encrypted=t.cipher.encrypt(details.bvn, user_id),
-                bvn_hash=t.cipher.fingerprint(details.bvn),
-                lease=t.lease,
+                bvn_encrypted=ports.cipher.encrypt(details.bvn, user_id),
+                bvn_hash=ports.cipher.fingerprint(details.bvn),
+                lease=ports.lease,
             )
         except asyncpg.UniqueViolationError as exc:
             if exc.constraint_name == BVN_HASH_CONSTRAINT:
@@ -124,7 +138,7 @@ async def _claim(
             continue
         if existing["status"] == "creating":
             raise CreationInProgress()
-        raise AccountExists(t.view(existing))
+        raise AccountExists(account_of(ports, existing))
     raise CreationInProgress()
 
 
@@ -137,8 +151,8 @@ def _checked(opened: WemaAccount) -> WemaAccount:
     return opened
 
 
-async def _activate(t: Treasury, account_id: str, opened: WemaAccount) -> dict[str, Any]:
-    async with t.pool.acquire() as conn:
+async def _activate(ports: TreasuryPorts, account_id: str, opened: WemaAccount) -> Account:
+    async with ports.pool.acquire() as conn:
         try:
             row = await repo.activate_account(
                 conn, account_id, opened.account_number, opened.account_name.upper()
@@ -151,49 +165,37 @@ async def _activate(t: Treasury, account_id: str, opened: WemaAccount) -> dict[s
             if row is None:
                 raise ProviderUnavailable("the account claim disappeared")
     log.info("account_created", account_id=account_id)
-    return t.view(row)
+    return account_of(ports, row)
 
 
-async def get_account(t: Treasury, user_id: str) -> dict[str, Any]:
-    async with t.pool.acquire() as conn:
+async def get_account(ports: TreasuryPorts, user_id: str) -> Account:
+    async with ports.pool.acquire() as conn:
         row = await repo.account_for_user(conn, user_id)
     if row is None or row["status"] == "creating":
         raise AccountNotFound(user_id)
-    return t.view(row)
+    return account_of(ports, row)
 
 
 async def list_transactions(
-    t: Treasury, user_id: str, *, limit: int, cursor: str | None
-) -> tuple[list[dict[str, Any]], str | None]:
-    after = None if cursor is None else decode_cursor(cursor)
-    async with t.pool.acquire() as conn:
+    ports: TreasuryPorts, user_id: str, limit: int, after: PageKey | None
+) -> Slice[BankTransaction, PageKey]:
+    async with ports.pool.acquire() as conn:
         account = await repo.account_for_user(conn, user_id)
         if account is None or account["status"] == "creating":
             raise AccountNotFound(user_id)
         rows = await repo.transactions_page(conn, user_id, limit + 1, after)
-    more = len(rows) > limit
-    rows = rows[:limit]
-    next_cursor = (
-        encode_cursor(rows[-1]["transaction_date"], rows[-1]["id"]) if more and rows else None
-    )
-    return [transaction_json(row) for row in rows], next_cursor
-
-
-def encode_cursor(moment: datetime, row_id: str) -> str:
-    """'<microseconds since the epoch>.<transaction id>': the last row the client has seen."""
-    micros = (moment - EPOCH) // timedelta(microseconds=1)
-    return f"{micros}.{row_id}"
-
-
-def decode_cursor(cursor: str) -> tuple[datetime, str]:
-    match = _CURSOR.fullmatch(cursor)
-    if match is None:
-        raise InvalidCursor()
-    micros, row_id = match.groups()
-    return EPOCH + timedelta(microseconds=int(micros)), row_id
+    return slice_of(rows, limit, lambda row: (row.transaction_date, row.id))
 
 
 # --- deposits ---------------------------------------------------------------------------
+
+
+async def keep_refused(ports: TreasuryPorts, refused: SignedPayloadRefused) -> None:
+    """A deposit notice Wema signed but our parser refused: kept raw, held for a person. If Wema
+    treats our 4xx as final, the customer's money is still in our books to be found."""
+    async with ports.pool.acquire() as conn:
+        first = await keep_refused_notification(conn, "treasury", "wema", refused)
+    log.warning("deposit_refused_but_kept", reason=refused.reason, first_delivery=first)
 
 
 @dataclass(frozen=True)
@@ -212,8 +214,8 @@ class _UserMissing(Exception):
         self.account_id = account_id
 
 
-async def receive_deposit(t: Treasury, deposit: DepositWebhook) -> DepositOutcome:
-    async with t.pool.acquire() as conn:
+async def receive_deposit(ports: TreasuryPorts, deposit: Deposit) -> DepositOutcome:
+    async with ports.pool.acquire() as conn:
         for _ in range(2):
             try:
                 decision = await _credit_once(conn, deposit)
@@ -227,9 +229,7 @@ async def receive_deposit(t: Treasury, deposit: DepositWebhook) -> DepositOutcom
         raise RuntimeError("the account's status kept changing during a deposit")
 
 
-async def _credit_once(
-    conn: Conn, deposit: DepositWebhook
-) -> Literal["credited", "duplicate"] | _Hold:
+async def _credit_once(conn: Conn, deposit: Deposit) -> Literal["credited", "duplicate"] | _Hold:
     """ONE transaction: the row, both balances and the notification commit together or not at all.
 
     Lock order is always bank_transactions (unique index) -> bank_accounts -> users, so
@@ -271,7 +271,7 @@ async def _credit_once(
     return "credited"
 
 
-async def _hold(conn: Conn, deposit: DepositWebhook, hold: _Hold) -> DepositOutcome:
+async def _hold(conn: Conn, deposit: Deposit, hold: _Hold) -> DepositOutcome:
     async with conn.transaction():
         held = await repo.hold_for_review(
             conn,

@@ -143,7 +143,7 @@ async def test_no_token_is_401_and_a_token_for_an_unknown_user_is_404(
         )
     assert anonymous.status_code == 401
     assert stranger.status_code == 404
-    assert stranger.json()["code"] == "user_not_found"
+    assert stranger.json()["code"] == "wallet_not_found"  # the same answer topup gives
     assert bank.calls == []
 
 

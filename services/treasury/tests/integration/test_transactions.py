@@ -39,7 +39,7 @@ async def test_an_account_with_no_deposits_has_an_empty_history(
     async with app_client() as client:
         await open_account(client, user)
         page = await client.get("/treasury/accounts/me/transactions", headers=bearer(user))
-    assert page.json() == {"items": [], "nextCursor": None}
+    assert page.json() == {"items": [], "nextCursor": None, "hasMore": False}
 
 
 async def test_history_before_an_account_exists_is_404(

@@ -1,12 +1,21 @@
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
+from pydantic import BaseModel
 
 from betfuz_common import jsonio
 from betfuz_common.errors import Problem
-from betfuz_common.web import parse_model
-from treasury.schemas import CreateAccountRequest, DepositWebhook
+from betfuz_common.parsing import json_object, validated
+from treasury.schemas import CreateAccountRequest, DepositNotification
+
+DepositWebhook = DepositNotification
+M = TypeVar("M", bound=BaseModel)
+
+
+def parse_model(body: bytes, model: type[M]) -> M:
+    return validated(model, json_object(body))
+
 
 GOOD: dict[str, Any] = {
     "bvn": "22222222222",

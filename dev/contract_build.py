@@ -1,7 +1,10 @@
 """Compile ``contracts/BetLedger.sol`` into the committed artifact (a developer tool).
 
-    python -m ledger.contract_build           # rewrite artifacts/BetLedger.json
-    python -m ledger.contract_build --check   # exit 1 if the committed artifact is stale
+    python -m dev.contract_build           # rewrite the ledger's artifacts/BetLedger.json
+    python -m dev.contract_build --check   # exit 1 if the committed artifact is stale
+
+The ledger service only reads the committed artifact; the compiler is a developer tool, so it
+lives here and never ships in the image.
 
 Compiles through py-solc-x's standard-JSON interface. A native ``solc`` on PATH is used when
 present; otherwise ``contracts/solcjs-wrapper`` makes the npm solcjs look like one (it answers
@@ -36,8 +39,8 @@ SETTINGS: dict[str, Any] = {
 
 
 def repo_root() -> Path:
-    # services/ledger/src/ledger/contract_build.py -> repository root
-    return Path(__file__).resolve().parents[4]
+    # dev/contract_build.py -> repository root
+    return Path(__file__).resolve().parents[1]
 
 
 def find_compiler(root: Path) -> Path:

@@ -1,0 +1,30 @@
+"""What the treasury rules need from the world: Wema, the BVN cipher, and the bundle of ports
+the service functions take. `provider.WemaClient` is the adapter behind `Wema`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Protocol
+
+import asyncpg
+
+from betfuz_common.idempotency import IdempotencyStore
+from treasury.bvn import BvnCipher
+from treasury.provider import AccountRequest, WemaAccount
+
+# Longer than the Wema timeout, so a claim is never taken over while its call is still running.
+DEFAULT_LEASE = timedelta(seconds=60)
+
+
+class Wema(Protocol):
+    async def create_virtual_account(self, request: AccountRequest) -> WemaAccount: ...
+
+
+@dataclass(frozen=True)
+class TreasuryPorts:
+    pool: asyncpg.Pool
+    wema: Wema
+    cipher: BvnCipher
+    idempotency: IdempotencyStore
+    lease: timedelta = DEFAULT_LEASE
