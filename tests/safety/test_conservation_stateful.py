@@ -208,7 +208,7 @@ class MoneyMachine(RuleBasedStateMachine):
 
         async def go() -> None:
             response = await self.post_topup(wallet, changed, key)
-            assert response.status_code == 422, response.text  # DESIGN.md §6
+            assert response.status_code == 422, response.text  # docs/DESIGN.md §6
             self.stats["duplicates_key_reused_other_body"] += 1
 
         self.run(go())

@@ -13,9 +13,9 @@ Left out, by design (each with its reason):
   longer invalid on the wire, so negative_data_rejection is skipped for it (counted as
   `negative_cases_neutralised`); the other checks still run.
 - positive_data_acceptance: a valid body is still refused for reasons no schema can express —
-  a webhook without the provider's HMAC (401, DESIGN.md §5), a purchase larger than the wallet
-  (402), an Idempotency-Key reused with another body (422, DESIGN.md §6), a second account for
-  the same user or BVN (409, DESIGN.md §8). Each of those answers is still checked against the
+  a webhook without the provider's HMAC (401, docs/DESIGN.md §5), a purchase larger than the wallet
+  (402), an Idempotency-Key reused with another body (422, docs/DESIGN.md §6), a second account for
+  the same user or BVN (409, docs/DESIGN.md §8). Each of those answers is still checked against the
   document.
 """
 
