@@ -2,8 +2,8 @@
 
 Same interface as `python -m dev.token`, but signed with JWT_SECRET from the environment (the
 deploy job reads it from Secrets Manager) and standard library only, so the deploy job needs no
-project dependencies. Claims follow the Supabase layout the services accept (docs/DESIGN.md section 5):
-`sub` is the user id, `role` the role, `aud` "authenticated".
+project dependencies. Claims follow the Supabase layout the services accept
+(docs/DESIGN.md section 5): `sub` is the user id, `role` the role, `aud` "authenticated".
 """
 
 import argparse

@@ -199,9 +199,17 @@ class Api:
     def post(self, path: str, **spec: Any) -> Callable[[Handler], Handler]:
         return self.operation("POST", path, **spec)
 
-    def include(self, other: Api) -> None:
-        """Add another collection's operations (the shared ops API) to this document."""
-        self.operations.extend(other.operations)
+    def extended(self, other: Api) -> Api:
+        """This document with another collection's operations added (the shared ops API)."""
+        combined = Api(
+            title=self.title,
+            description=self.description,
+            tag=self.tag,
+            auth=self.auth,
+            version=self.version,
+        )
+        combined.operations = [*self.operations, *other.operations]
+        return combined
 
     def routes(self) -> list[BaseRoute]:
         """One Starlette route per path, so that a 405 lists every method the path allows."""

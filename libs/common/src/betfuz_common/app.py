@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import asyncpg
@@ -24,6 +24,9 @@ from betfuz_common.errors import NOT_FOUND, SERVICE_UNAVAILABLE, ErrorMap
 from betfuz_common.logging import get_logger
 from betfuz_common.metrics import ServiceMetrics
 from betfuz_common.middleware import RequestContextMiddleware
+from betfuz_common.ops.domain import Operations
+from betfuz_common.ops.errors import OPS_ERRORS
+from betfuz_common.ops.routes import ops_api
 from betfuz_common.problems import exception_handlers, problem_response
 from betfuz_common.settings import CommonSettings
 from betfuz_common.webhooks import WebhookGate
@@ -57,6 +60,7 @@ class ServiceApp:
     # What configuration adds to the generated client document (e.g. configured bounds).
     amend_document: Callable[[dict[str, Any]], None] | None = None
     validation_context: Mapping[str, Any] | None = None  # handed to the models' validators
+    operations: Operations | None = None  # the service's cases and actions (/<prefix>/ops/...)
 
     @property
     def server_url(self) -> str:
@@ -139,6 +143,10 @@ def _refused_token(_: HTTPConnection, exc: Exception) -> Response:
 
 def create_service_app(service: ServiceApp) -> Starlette:
     metrics = service.metrics or ServiceMetrics(service.prefix.strip("/"))
+    errors: ErrorMap = dict(service.errors)
+    if service.operations is not None:
+        errors = {**errors, **OPS_ERRORS}
+        service = replace(service, errors=errors, api=service.api.extended(ops_api(service.prefix)))
     routes = [
         *_frame_routes(service, metrics),
         *service.api.routes(),
@@ -166,6 +174,7 @@ def create_service_app(service: ServiceApp) -> Starlette:
     app.state.metrics = metrics
     app.state.webhook_gate = service.webhook_gate
     app.state.validation_context = service.validation_context
+    app.state.operations = service.operations
     return app
 
 
