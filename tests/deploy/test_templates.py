@@ -541,6 +541,20 @@ def test_ci_runs_make_test_and_make_smoke_against_make_run() -> None:
     assert "bash dev/ci_smoke.sh" in (ROOT / ".ci" / "run").read_text()
 
 
+def test_ci_and_the_ci_script_rehearse_blue_green_and_boot_the_images() -> None:
+    runs = [
+        s.get("run", "")
+        for j in load_yaml(".github/workflows/ci.yml")["jobs"].values()
+        for s in j["steps"]
+    ]
+    assert "bash dev/ci_rehearse.sh" in runs
+    script = (ROOT / ".ci" / "run").read_text()
+    for step in ("dev/ci_smoke.sh", "dev/ci_rehearse.sh", "make image-test", "make test"):
+        assert step in script
+    # make test last: its pytest summary closes the log.
+    assert script.rstrip().endswith("make test")
+
+
 def test_deploy_runs_on_release_tags_for_all_or_one_service() -> None:
     on = triggers(load_yaml(".github/workflows/deploy.yml"))
     assert set(on) == {"push"}
