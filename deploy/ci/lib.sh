@@ -14,9 +14,13 @@ CLUSTER="betfuz-${ENVIRONMENT}"
 ECS_SERVICE="betfuz-${ENVIRONMENT}-${SERVICE}"
 FAMILY="betfuz-${ENVIRONMENT}-${SERVICE}"
 MIGRATE_FAMILY="${FAMILY}-migrate"
+SMOKE_FAMILY="${FAMILY}-smoke"
 REPOSITORY="betfuz-${ENVIRONMENT}/${SERVICE}"
+SMOKE_REPOSITORY="betfuz-${ENVIRONMENT}/smoke"
 SMOKE_PARAMETER="/betfuz/${ENVIRONMENT}/${SERVICE}/smoke-result"
-export CLUSTER ECS_SERVICE FAMILY MIGRATE_FAMILY REPOSITORY SMOKE_PARAMETER
+SMOKE_LOG_GROUP="/betfuz/${ENVIRONMENT}/smoke"
+export CLUSTER ECS_SERVICE FAMILY MIGRATE_FAMILY SMOKE_FAMILY REPOSITORY SMOKE_REPOSITORY
+export SMOKE_PARAMETER SMOKE_LOG_GROUP
 
 log() { printf '%s %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
 
@@ -27,7 +31,8 @@ register_with_image() {
     jq --arg image "$image" '
       .containerDefinitions |= map(.image = $image)
       | {family, taskRoleArn, executionRoleArn, networkMode, containerDefinitions, volumes,
-         requiresCompatibilities, cpu, memory, runtimePlatform}' >"${RUNNER_TEMP:-/tmp}/${family}.json"
+         requiresCompatibilities, cpu, memory, runtimePlatform}
+      | with_entries(select(.value != null))' >"${RUNNER_TEMP:-/tmp}/${family}.json"
   aws ecs register-task-definition --cli-input-json "file://${RUNNER_TEMP:-/tmp}/${family}.json" \
     --query taskDefinition.taskDefinitionArn --output text
 }

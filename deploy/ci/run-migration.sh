@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Runs `python -m $SERVICE migrate` as a one-off Fargate task with IMAGE and waits for it.
-# Fails (and prints the task's log) unless the container exits 0. Env: ENVIRONMENT SERVICE IMAGE.
+# Fails (and prints the task's log) unless the container exits 0. A migration still running
+# after MIGRATION_TIMEOUT_SECONDS (default 1800) is stopped, so it can neither hold its locks
+# nor finish unobserved after the release has given up. Env: ENVIRONMENT SERVICE IMAGE.
 # shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"
 : "${IMAGE:?}"
+timeout_seconds=${MIGRATION_TIMEOUT_SECONDS:-1800}
 
 task_definition=$(register_with_image "$MIGRATE_FAMILY" "$IMAGE")
 network=$(aws ecs describe-services --cluster "$CLUSTER" --services "$ECS_SERVICE" \
@@ -13,11 +16,18 @@ task=$(aws ecs run-task --cluster "$CLUSTER" --task-definition "$task_definition
   --network-configuration "$network" --started-by "github-${GITHUB_RUN_ID:-manual}" \
   --query 'tasks[0].taskArn' --output text)
 
-# The CLI waiter gives up after 10 minutes; a migration may take longer, so poll (30 min max).
-for _ in $(seq 1 180); do
-  status=$(aws ecs describe-tasks --cluster "$CLUSTER" --tasks "$task" --query 'tasks[0].lastStatus' --output text)
-  [[ "$status" == "STOPPED" ]] && break
+deadline=$(($(date +%s) + timeout_seconds))
+status=PENDING
+# The CLI's waiter gives up after 10 minutes; a migration may take longer, so poll.
+while [[ "$status" != "STOPPED" ]]; do
+  if (($(date +%s) >= deadline)); then
+    log "migration still running after ${timeout_seconds} s: stopping it"
+    aws ecs stop-task --cluster "$CLUSTER" --task "$task" --reason "migration timed out" >/dev/null
+    aws ecs wait tasks-stopped --cluster "$CLUSTER" --tasks "$task"
+    break
+  fi
   sleep 10
+  status=$(aws ecs describe-tasks --cluster "$CLUSTER" --tasks "$task" --query 'tasks[0].lastStatus' --output text)
 done
 read -r exit_code reason < <(aws ecs describe-tasks --cluster "$CLUSTER" --tasks "$task" \
   --query 'tasks[0].[containers[0].exitCode, stoppedReason]' --output text)

@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# Registers the service task definition with IMAGE and starts the ECS blue/green deployment.
-# Prints the service deployment ARN. Env: ENVIRONMENT SERVICE IMAGE.
+# Registers the smoke task definition with SMOKE_IMAGE (what the smoke-gate hook will run
+# against green) and the service task definition with IMAGE, then starts the ECS blue/green
+# deployment. Prints the service deployment ARN. Env: ENVIRONMENT SERVICE IMAGE SMOKE_IMAGE.
 # shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"
-: "${IMAGE:?}"
+: "${IMAGE:?}" "${SMOKE_IMAGE:?}"
 
+smoke_definition=$(register_with_image "$SMOKE_FAMILY" "$SMOKE_IMAGE")
+log "smoke runner for this release: ${smoke_definition}"
 task_definition=$(register_with_image "$FAMILY" "$IMAGE")
 started=$(date -u +%s)
 log "updating ${ECS_SERVICE} to ${task_definition}"

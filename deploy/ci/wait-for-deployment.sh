@@ -1,14 +1,13 @@
 #!/usr/bin/env bash
-# Follows a service deployment. `wait-for-deployment.sh test-traffic` returns once the test
-# listener points at green (the smoke-gate hook is waiting); `wait-for-deployment.sh done`
-# returns once the deployment finished, 0 only if it SUCCEEDED (after the bake time).
+# Follows a service deployment until it ends: green up, the smoke-gate hook's smoke task against
+# the test listener, production traffic, the bake time. Exits 0 only if it SUCCEEDED.
 # Env: ENVIRONMENT SERVICE DEPLOYMENT.
 # shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"
 : "${DEPLOYMENT:?}"
-goal=${1:?test-traffic or done}
 
-for _ in $(seq 1 360); do
+# 75 minutes: the hook's 15-minute smoke timeout, a 10-minute bake time and slow task starts.
+for _ in $(seq 1 450); do
   read -r status stage < <(aws ecs describe-service-deployments --service-deployment-arns "$DEPLOYMENT" \
     --query 'serviceDeployments[0].[status, lifecycleStage]' --output text)
   log "${ECS_SERVICE}: ${status} ${stage}"
@@ -16,10 +15,7 @@ for _ in $(seq 1 360); do
     SUCCESSFUL) exit 0 ;;
     STOPPED | ROLLBACK_REQUESTED | ROLLBACK_IN_PROGRESS | ROLLBACK_SUCCESSFUL | ROLLBACK_FAILED) exit 1 ;;
   esac
-  if [[ "$goal" == "test-traffic" && "$stage" == "POST_TEST_TRAFFIC_SHIFT" ]]; then
-    exit 0
-  fi
   sleep 10
 done
-log "gave up waiting for ${goal}"
+log "gave up waiting for ${ECS_SERVICE}"
 exit 1

@@ -77,6 +77,17 @@ def header_key(request: Request) -> str | None:
     return value
 
 
+SCOPE_COLUMN_CHARS = 128
+
+
+def stored_scope(scope: str) -> str:
+    """The scope as the 128-character column holds it: a long one (an operation name beside a
+    128-character token subject) by its hash, which is just as unique."""
+    if len(scope) <= SCOPE_COLUMN_CHARS:
+        return scope
+    return "sha256:" + hashlib.sha256(scope.encode()).hexdigest()
+
+
 class IdempotencyStore:
     """Rows live in `<schema>.idempotency_keys`; every call runs on the caller's connection."""
 
@@ -98,7 +109,7 @@ class IdempotencyStore:
                 OR (k.state = 'in_flight' AND k.locked_until < now() AND k.request_hash = $3)
             RETURNING (k.xmax <> 0) AS resumed
             """,  # noqa: S608 - the table name is ours, never user input
-            request.scope,
+            stored_scope(request.scope),
             request.key,
             request.fingerprint,
             IN_FLIGHT_LEASE,
@@ -110,7 +121,7 @@ class IdempotencyStore:
         row = await conn.fetchrow(
             f"SELECT request_hash, state, result FROM {self._table} "  # noqa: S608
             "WHERE scope = $1 AND key = $2",
-            request.scope,
+            stored_scope(request.scope),
             request.key,
         )
         if row is None:  # expired and purged between the two statements: try once more
@@ -127,7 +138,7 @@ class IdempotencyStore:
         await conn.execute(
             f"UPDATE {self._table} SET state = 'done', result = $3 "  # noqa: S608
             "WHERE scope = $1 AND key = $2",
-            request.scope,
+            stored_scope(request.scope),
             request.key,
             dict(result),
         )
@@ -136,7 +147,7 @@ class IdempotencyStore:
         """Forget a key whose request had no effect, so the client may retry it at once."""
         await conn.execute(
             f"DELETE FROM {self._table} WHERE scope = $1 AND key = $2 AND state = 'in_flight'",  # noqa: S608
-            request.scope,
+            stored_scope(request.scope),
             request.key,
         )
 
@@ -145,7 +156,7 @@ class IdempotencyStore:
         purchase failed: the customer must be able to try again at once)."""
         await conn.execute(
             f"DELETE FROM {self._table} WHERE scope = $1 AND key = $2",  # noqa: S608
-            scope,
+            stored_scope(scope),
             key,
         )
 

@@ -135,5 +135,9 @@ async def test_a_subject_of_128_characters_fits_beside_the_operation_name(
     pool: asyncpg.Pool,
 ) -> None:
     request = req("accounts:" + "s" * 128, "k", {"a": 1})
+    other = req("accounts:" + "s" * 127 + "t", "k", {"a": 1})
     async with pool.acquire() as conn:
         assert await STORE.begin(conn, request) == Claim(resumed=False)
+        await STORE.finish(conn, request, {"ok": 1})
+        assert await STORE.begin(conn, request) == Replay({"ok": 1})
+        assert await STORE.begin(conn, other) == Claim(resumed=False)  # hashed, still distinct
