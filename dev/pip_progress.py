@@ -48,12 +48,20 @@ class Progress:
             tenth = self.collected * 10 // self.total
             if tenth > self.reported:
                 self.reported = tenth
-                name = text.split(" ", 2)[1].rsplit("/", 1)[-1]
+                name = package_name(text.split(" ", 2)[1])
                 self.say(f"collected {min(self.collected, self.total)}/{self.total} ({name})")
         elif text.startswith("Installing collected packages"):
             self.say(f"installing {self.collected} packages into the venv")
         elif text.startswith("Successfully installed"):
             self.say("done")
+
+
+def package_name(requirement: str) -> str:
+    """`httpx==0.28.1`, or a wheel's path shortened to its name and version."""
+    name = requirement.rsplit("/", 1)[-1]
+    if name.endswith(".whl"):
+        name = "==".join(name.split("-")[:2])
+    return name
 
 
 def count_requirements(path: Path) -> int:

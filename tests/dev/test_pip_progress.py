@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
-from dev.pip_progress import Progress, count_requirements, run
+from dev.pip_progress import Progress, count_requirements, package_name, run
 
 
 def pip_output(packages: int) -> list[str]:
@@ -55,3 +55,9 @@ def test_the_total_is_the_locks_pinned_requirements(tmp_path: Path) -> None:
         "    --hash=sha256:bb\n"
     )
     assert count_requirements(lock) == 2
+
+
+def test_a_wheel_from_a_local_index_is_named_like_a_requirement() -> None:
+    wheel = "/opt/pypi/files/idna-3.20-py3-none-any.whl"
+    assert package_name(wheel) == "idna==3.20"
+    assert package_name("httpx==0.28.1") == "httpx==0.28.1"
