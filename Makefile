@@ -54,10 +54,7 @@ node_modules/.installed: package.json package-lock.json
 	@touch $@
 
 .PHONY: install
-install: ## Create .venv and node_modules from the locks
-	@# Both at once on a first run (npm's download overlaps pip's); nothing to do, and silent,
-	@# once they are there.
-	@$(MAKE) --no-print-directory -s -j2 $(VENV)/.installed node_modules/.installed
+install: $(VENV)/.installed node_modules/.installed ## Create .venv and node_modules from the locks
 
 .PHONY: lock
 lock: ## Re-resolve the Python locks (needs uv; hashes, no URLs, our own projects left out)
