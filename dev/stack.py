@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import os
 import signal
+import socket
 import sys
 import time
 import tomllib
@@ -45,6 +46,14 @@ DEV_LEDGER_INTERVAL_SECONDS = "5"
 SANDBOX_URLS = {
     "SELCOM_SANDBOX_URL": "http://127.0.0.1:9101",
     "WEMA_SANDBOX_URL": "http://127.0.0.1:9102",
+}
+# Every port the stack listens on, and who: checked before anything starts.
+PORTS = {
+    8000: "router",
+    **{port: name for name, port in SERVICES.items()},
+    9101: "selcom",
+    9102: "wema",
+    8545: "anvil",
 }
 FLUSH_TEXT_AFTER = 0.2  # seconds of quiet after which a pending plain-text record is complete
 
@@ -90,6 +99,20 @@ def core_processes(environ: dict[str, str]) -> list[Proc]:
     return procs
 
 
+def busy_ports(ports: Iterable[int]) -> list[int]:
+    """Ports something already listens on. With SO_REUSEADDR, as uvicorn binds, so a port
+    that only holds closed connections (TIME_WAIT) is free."""
+    busy = []
+    for port in ports:
+        with socket.socket() as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                busy.append(port)
+    return busy
+
+
 def _since(started: float) -> str:
     return f"{time.monotonic() - started:.1f}s"
 
@@ -101,7 +124,10 @@ async def prepare_database(url: str, started: float) -> None:
     from betfuz_testing.postgres import admin_url, ensure_running, with_database
     from dev.platform import all_migrations
 
-    ensure_running(admin_url())
+    try:
+        ensure_running(admin_url())
+    except SystemExit as exc:  # its message says what to do; a task must not exit the process
+        raise StartFailed(str(exc.code)) from None
     log.info("PostgreSQL answers", elapsed=_since(started))
     name = url.rsplit("/", 1)[1]
     admin = await asyncpg.connect(with_database(url, "postgres"))
@@ -312,6 +338,17 @@ async def main() -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    busy = busy_ports(PORTS)
+    if busy:
+        # Otherwise a health check could be answered by whatever holds the port, not ours.
+        taken = ", ".join(f"{port} ({PORTS[port]})" for port in busy)
+        log.error(
+            "ports already in use: " + taken,
+            hint="another `make run` (in another terminal or worktree)? Stop it first; "
+            "`ss -ltnp` shows who listens",
+        )
+        relay.close()
+        return 1
     code = 0
     try:
         await _first(stop.wait(), _boot(stack, database_url))

@@ -5,13 +5,22 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import socket
 import textwrap
 from pathlib import Path
 
 import pytest
 
 from dev.logs import Relay
-from dev.stack import DEV_LEDGER_INTERVAL_SECONDS, Proc, Stack, StartFailed, banner, core_processes
+from dev.stack import (
+    DEV_LEDGER_INTERVAL_SECONDS,
+    Proc,
+    Stack,
+    StartFailed,
+    banner,
+    busy_ports,
+    core_processes,
+)
 
 
 @pytest.fixture
@@ -119,3 +128,12 @@ def test_the_banner_says_where_the_stack_is_the_short_tick_and_what_to_try() -> 
     assert "dev ledger tick: 5 s" in text
     assert "make -s token USER=demo-ada" in text
     assert "make demo" in text
+
+
+def test_a_port_someone_listens_on_is_found_before_anything_starts() -> None:
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+        assert busy_ports([port]) == [port]
+    assert busy_ports([port]) == []
