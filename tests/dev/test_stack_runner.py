@@ -10,6 +10,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from structlog.testing import capture_logs
 
 from dev.logs import Relay
 from dev.stack import (
@@ -20,6 +21,7 @@ from dev.stack import (
     banner,
     busy_ports,
     core_processes,
+    seed_demo_data,
 )
 
 
@@ -137,3 +139,12 @@ def test_a_port_someone_listens_on_is_found_before_anything_starts() -> None:
         port = listener.getsockname()[1]
         assert busy_ports([port]) == [port]
     assert busy_ports([port]) == []
+
+
+async def test_a_database_the_seed_refuses_still_gets_a_stack_without_demo_data() -> None:
+    with capture_logs() as events:
+        await seed_demo_data("postgresql://svc@db.example.com:5432/elsewhere", 0.0)
+    (event,) = events
+    assert event["event"] == "no demo data this run"
+    assert event["log_level"] == "warning"
+    assert "not the local dev database" in event["reason"]
