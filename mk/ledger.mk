@@ -5,5 +5,6 @@ ledger-test: install db ## Ledger tests only (unit, integration on anvil, e2e)
 	$(BIN)/python -m pytest services/ledger tests/e2e/ledger $(PYTEST_ARGS)
 
 .PHONY: ledger-tick
-ledger-tick: install ## Run one ledger worker tick (needs LEDGER_CONTRACT_ADDRESS and the chain)
-	$(BIN)/python -m ledger worker --once
+ledger-tick: install ## One ledger worker tick on the running stack's chain (or LEDGER_CONTRACT_ADDRESS's)
+	@# The contract address, chain and database come from .run/stack.env, which `make run` writes.
+	@$(BIN)/python -m dev.stack_env --need LEDGER_CONTRACT_ADDRESS $(BIN)/python -m ledger worker --once

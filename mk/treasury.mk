@@ -1,9 +1,12 @@
 # Treasury service targets (included by the Makefile).
 
 .PHONY: deposit
-deposit: install ## Send a signed deposit webhook from the Wema sandbox: make deposit ACCOUNT=… AMOUNT=… [DUPLICATES=n]
-	@test -n "$(ACCOUNT)" -a -n "$(AMOUNT)" || { echo "usage: make deposit ACCOUNT=<10 digits> AMOUNT=<naira> [DUPLICATES=n]"; exit 2; }
-	$(BIN)/python -m sandboxes.wema deposit --account "$(ACCOUNT)" --amount "$(AMOUNT)" $(if $(DUPLICATES),--duplicates $(DUPLICATES))
+deposit: install ## Signed Wema deposit to the running stack: make deposit ACCOUNT=…|USER=… AMOUNT=… [DUPLICATES=n]
+	@$(BIN)/python -m dev.stack_env $(BIN)/python -m dev.deposit \
+	  $(if $(command_line_user),--user=$(command_line_user)) \
+	  $(if $(ACCOUNT),--account=$(call quote,$(ACCOUNT))) \
+	  $(if $(AMOUNT),--amount=$(call quote,$(AMOUNT))) \
+	  $(if $(DUPLICATES),--duplicates=$(call quote,$(DUPLICATES)))
 
 .PHONY: treasury-test
 treasury-test: install db ## Treasury unit, integration and end-to-end tests

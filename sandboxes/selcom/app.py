@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import httpx
@@ -24,7 +25,13 @@ from starlette.routing import Route
 from betfuz_common import jsonio
 from betfuz_common.logging import get_logger
 from betfuz_common.signatures import sign
-from sandboxes.selcom.behaviours import FAILURE_CODE, Behaviour, Final, behaviour_for
+from sandboxes.selcom.behaviours import (
+    FAILURE_CODE,
+    REFUSAL_REASON,
+    Behaviour,
+    Final,
+    behaviour_for,
+)
 from topup import signing
 from topup.config import TopupSettings
 
@@ -85,6 +92,24 @@ def _answer(code: str, message: str, status_code: int = 200, **extra: Any) -> Re
     return JSONResponse(body, status_code=status_code)
 
 
+def _invalid_fields(fields: Mapping[str, Any]) -> list[str]:
+    """Field values the gateway would refuse, each said plainly (400, never a crash)."""
+    problems = []
+    amount = fields["amount"]
+    try:
+        number = Decimal(str(amount))
+        valid_amount = not isinstance(amount, bool) and number.is_finite() and number > 0
+    except InvalidOperation:
+        valid_amount = False
+    if not valid_amount:
+        problems.append(f"amount must be a positive number, got {str(amount)[:32]!r}")
+    for name in ("transid", "utilityref", "msisdn"):
+        value = str(fields[name])
+        if len(value) > 64 or not value.isascii() or not value.isprintable():
+            problems.append(f"{name} must be 1-64 printable ASCII characters")
+    return problems
+
+
 def _check_signature(
     config: SandboxConfig, request: Request, fields: Mapping[str, Any]
 ) -> Response | None:
@@ -132,7 +157,9 @@ def create_app(config: SandboxConfig) -> Starlette:
                 "status": final,
                 "reference_id": txn.reference,
                 "result_code": "0000" if final == "SUCCESS" else "0" + FAILURE_CODE,
-                "result_description": "Topup successful" if final == "SUCCESS" else "Topup failed",
+                "result_description": "Topup successful"
+                if final == "SUCCESS"
+                else f"Topup failed: {REFUSAL_REASON}",
             }
         )
         headers = {
@@ -164,6 +191,9 @@ def create_app(config: SandboxConfig) -> Starlette:
         missing = [name for name in PROCESS_FIELDS if fields.get(name) in (None, "")]
         if missing:
             return _answer("400", f"missing {', '.join(missing)}", 400)
+        invalid = _invalid_fields(fields)
+        if invalid:
+            return _answer("400", "; ".join(invalid), 400)
         transid = str(fields["transid"])
         state.calls[("process", transid)] += 1
         known = state.txns.get(transid)
@@ -179,19 +209,19 @@ def create_app(config: SandboxConfig) -> Starlette:
             task = asyncio.create_task(send_webhook(request.app.state.client, txn, behaviour.final))
             state.tasks.add(task)
             task.add_done_callback(state.tasks.discard)
-            return _answer(txn.code, "request in progress", reference=txn.reference)
+            return _answer(txn.code, behaviour.message, reference=txn.reference)
         if behaviour.first_code != "999":
             txn.status = behaviour.final
         else:
             # Ambiguous answer now; the query knows the final status.
             code = txn.code
             txn.status = behaviour.final
-            return _answer(code, "ambiguous, check status", reference=txn.reference)
+            return _answer(code, behaviour.message, reference=txn.reference)
         if behaviour.timeout:
             if config.fast:
                 return Response("gateway timeout", status_code=504)
             await asyncio.sleep(config.timeout_sleep)
-        return _answer(txn.code, "processed", reference=txn.reference)
+        return _answer(txn.code, behaviour.message, reference=txn.reference)
 
     async def query(request: Request) -> Response:
         fields = dict(request.query_params)
@@ -199,21 +229,30 @@ def create_app(config: SandboxConfig) -> Starlette:
         if refused is not None:
             return refused
         transid = fields.get("transid", "")
+        if not transid:
+            return _answer("400", "transid is required: /v1/utilitypayment/query?transid=…", 400)
         state.calls[("query", transid)] += 1
         txn = state.txns.get(transid)
         if txn is None:
-            return _answer("404", "transaction not found")
+            return _answer("404", f"transaction {transid} not found")
         item = {
             "transid": txn.transid,
             "reference": txn.reference,
             "status": txn.status,
             "resultcode": txn.code,
-            "message": f"transaction {txn.status.lower()}",
+            "message": (
+                txn.behaviour.final_message if txn.status != "PENDING" else "transaction pending"
+            ),
         }
         return _answer("000", "query ok", data=[item])
 
     async def calls(request: Request) -> Response:
         transid = request.query_params.get("transid", "")
+        if not transid:
+            return JSONResponse(
+                {"message": "transid is required: /_sandbox/calls?transid=<the topup's reference>"},
+                status_code=400,
+            )
         counts = {kind: state.calls[(kind, transid)] for kind in ("process", "query", "webhook")}
         txn = state.txns.get(transid)
         return JSONResponse({"transid": transid, **counts, "status": txn.status if txn else None})

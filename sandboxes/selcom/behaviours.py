@@ -21,6 +21,14 @@ from typing import Literal
 
 Final = Literal["SUCCESS", "FAILED"]
 FAILURE_CODE = "051"
+# What each answer says, as Selcom's `message`: the topup service keeps it as the topup's
+# errorMessage, so it has to tell a person what happened.
+DELIVERED = "top-up delivered"
+REFUSAL_REASON = f"the operator refused the top-up ({FAILURE_CODE})"
+REFUSED = f"transaction failed: {REFUSAL_REASON}"
+IN_PROGRESS = "request accepted and in progress: the result follows by webhook"
+AMBIGUOUS = "result not known yet: query the transaction status"
+LATE = ", answered after the client's timeout"
 
 
 @dataclass(frozen=True)
@@ -31,18 +39,32 @@ class Behaviour:
     webhook: bool = False
     timeout: bool = False
     lost_once: bool = False
+    message: str = DELIVERED  # what the process answer says
+
+    @property
+    def final_message(self) -> str:
+        """What the webhook and the status query say once the outcome is known."""
+        return DELIVERED if self.final == "SUCCESS" else REFUSED
 
 
 SUCCESS = Behaviour("success", "000", "SUCCESS")
 BEHAVIOURS: dict[str, Behaviour] = {
     "08030000001": SUCCESS,
-    "08030000002": Behaviour("failure", FAILURE_CODE, "FAILED"),
-    "08030000003": Behaviour("progress_then_success", "111", "SUCCESS", webhook=True),
-    "08030000004": Behaviour("progress_then_failure", "927", "FAILED", webhook=True),
-    "08030000005": Behaviour("ambiguous_success", "999", "SUCCESS"),
-    "08030000006": Behaviour("ambiguous_failure", "999", "FAILED"),
-    "08030000007": Behaviour("timeout_success", "000", "SUCCESS", timeout=True),
-    "08030000008": Behaviour("timeout_failure", FAILURE_CODE, "FAILED", timeout=True),
+    "08030000002": Behaviour("failure", FAILURE_CODE, "FAILED", message=REFUSED),
+    "08030000003": Behaviour(
+        "progress_then_success", "111", "SUCCESS", webhook=True, message=IN_PROGRESS
+    ),
+    "08030000004": Behaviour(
+        "progress_then_failure", "927", "FAILED", webhook=True, message=IN_PROGRESS
+    ),
+    "08030000005": Behaviour("ambiguous_success", "999", "SUCCESS", message=AMBIGUOUS),
+    "08030000006": Behaviour("ambiguous_failure", "999", "FAILED", message=AMBIGUOUS),
+    "08030000007": Behaviour(
+        "timeout_success", "000", "SUCCESS", timeout=True, message=DELIVERED + LATE
+    ),
+    "08030000008": Behaviour(
+        "timeout_failure", FAILURE_CODE, "FAILED", timeout=True, message=REFUSED + LATE
+    ),
     "08030000009": Behaviour("lost_once", "000", "SUCCESS", lost_once=True),
 }
 

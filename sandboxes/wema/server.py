@@ -27,6 +27,7 @@ from starlette.routing import Route
 from betfuz_common import jsonio
 from betfuz_common.signatures import verify
 from sandboxes.wema.accounts import Bank, Call
+from sandboxes.wema.orders import OrderError, deposit_order, fail_order
 from sandboxes.wema.webhooks import build_deposits, deliver, delivery_order
 
 
@@ -41,8 +42,20 @@ def _json(content: Any, status: int = 200) -> Response:
     return Response(jsonio.dumps(content), status, media_type="application/json")
 
 
-def _failed(message: str, status: int) -> Response:
-    return _json({"status": "failed", "message": message}, status)
+def _failed(message: str, status: int, **extra: Any) -> Response:
+    return _json({"status": "failed", "message": message, **extra}, status)
+
+
+async def _order(request: Request) -> Any:
+    """The JSON body of a test-side request; OrderError when it is not JSON at all."""
+    try:
+        return jsonio.loads(await request.body())
+    except jsonio.JsonError as exc:
+        raise OrderError([f"the body is not JSON: {exc}"]) from None
+
+
+def _refused(exc: OrderError) -> Response:
+    return _failed(str(exc), 400, problems=exc.problems)
 
 
 _BVN = re.compile(r"^[0-9]{11}$")
@@ -92,18 +105,18 @@ def create_app(config: SandboxConfig, bank: Bank | None = None) -> Starlette:
         )
 
     async def fail_next(request: Request) -> Response:
-        order = jsonio.loads(await request.body())
-        mode = order.get("mode")
-        if mode not in ("timeout", "error", "reject"):
-            return _failed("mode must be timeout, error or reject", 400)
-        delay = float(order.get("delay_seconds", 5))
-        bank.failures.extend([(mode, delay)] * int(order.get("times", 1)))
+        try:
+            mode, delay, times = fail_order(await _order(request))
+        except OrderError as exc:
+            return _refused(exc)
+        bank.failures.extend([(mode, delay)] * times)
         return _json({"queued": len(bank.failures)})
 
     async def deposits(request: Request) -> Response:
-        order = jsonio.loads(await request.body())
-        if not isinstance(order, dict) or "account_number" not in order or "amount" not in order:
-            return _failed("account_number and amount are required", 400)
+        try:
+            order = deposit_order(await _order(request))
+        except OrderError as exc:
+            return _refused(exc)
         payloads = build_deposits(order)
         deliveries = delivery_order(
             payloads, int(order.get("duplicates", 1)), bool(order.get("out_of_order", False))
