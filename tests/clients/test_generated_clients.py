@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import uuid
 from decimal import Decimal
+from typing import Any
 
 import httpx
 import pytest
@@ -33,6 +34,23 @@ def test_each_client_document_generates_a_typed_client_without_a_single_warning(
 ) -> None:
     client = generated[service]
     assert (client.returncode, client.printed) == (0, "")
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_every_naira_amount_in_a_document_names_its_own_kobo_companion(
+    generated: Clients, service: str
+) -> None:
+    schemas: dict[str, Any] = generated[service].document["components"]["schemas"]
+    amounts = [
+        (f"{model}.{name}", naira, f"{name}Kobo")
+        for model, schema in schemas.items()
+        for name, naira in schema.get("properties", {}).items()
+        if f"{name}Kobo" in schema["properties"]
+    ]
+    assert amounts
+    for where, naira, companion in amounts:
+        texts = [branch.get("description", "") for branch in [naira, *naira.get("anyOf", [])]]
+        assert any(companion in text for text in texts), (where, texts)
 
 
 async def test_a_topup_bought_through_the_generated_client_reads_back_with_its_exact_kobo(
