@@ -22,6 +22,7 @@ from betfuz_testing.wallets import MakeUser
 from services.ledger.tests.integration.support import add_entry
 from services.treasury.tests.support import deposit_payload, random_bvn, signed
 from tests.clients.support import BASE_URL, SERVICES, GeneratedClient
+from topup.domain import Carrier
 
 pytestmark = pytest.mark.slow  # three clients generated (once per session)
 
@@ -51,6 +52,14 @@ def test_every_naira_amount_in_a_document_names_its_own_kobo_companion(
     for where, naira, companion in amounts:
         texts = [branch.get("description", "") for branch in [naira, *naira.get("anyOf", [])]]
         assert any(companion in text for text in texts), (where, texts)
+
+
+def test_an_enum_value_that_is_no_identifier_keeps_its_member_name_in_the_client(
+    generated: Clients,
+) -> None:
+    models = generated["topup"].module("models")
+    # Without the names in the document the generator numbers it: "9mobile" was VALUE_3.
+    assert {(m.name, m.value) for m in models.Carrier} == {(m.name, m.value) for m in Carrier}
 
 
 async def test_a_topup_bought_through_the_generated_client_reads_back_with_its_exact_kobo(
