@@ -97,15 +97,26 @@ class ResponseModel(BaseModel):
         required = target.setdefault("required", [])
         for name in _money_fields(cls):
             optional = type(None) in typing.get_args(cls.model_fields[name].annotation)
+            wire = to_camel(name)
+            companion = wire + "Kobo"
+            properties[wire] = _naming(properties[wire], companion)
             kobo: dict[str, Any] = {"type": "integer", "description": "the exact amount in kobo"}
-            properties[to_camel(name) + "Kobo"] = (
-                {"anyOf": [kobo, {"type": "null"}]} if optional else kobo
-            )
-            required.append(to_camel(name) + "Kobo")
+            properties[companion] = {"anyOf": [kobo, {"type": "null"}]} if optional else kobo
+            required.append(companion)
         if _money_fields(cls):
             properties["currency"] = {"$ref": "#/components/schemas/Currency"}
             required.append("currency")
         return json_schema
+
+
+def _naming(schema: dict[str, Any], companion: str) -> dict[str, Any]:
+    """NairaOut's schema points at `<name>Kobo`: in a model the field has a name, and a client
+    generated from the document shows this text as the field's documentation."""
+    if "anyOf" in schema:  # `NairaOut | None`
+        return {**schema, "anyOf": [_naming(branch, companion) for branch in schema["anyOf"]]}
+    if "description" not in schema:
+        return schema
+    return {**schema, "description": schema["description"].replace("<name>Kobo", companion)}
 
 
 class DomainValue(BaseModel):

@@ -13,7 +13,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from pydantic import BaseModel
-from pydantic.json_schema import JsonSchemaMode, models_json_schema
+from pydantic.json_schema import (
+    GenerateJsonSchema,
+    JsonSchemaMode,
+    JsonSchemaValue,
+    models_json_schema,
+)
+from pydantic_core import core_schema as cs
 
 from betfuz_common.api import Api, Operation
 from betfuz_common.errors import (
@@ -99,6 +105,17 @@ def document(
 Refs = Mapping[tuple[type[BaseModel], str], dict[str, Any]]
 
 
+class _Schemas(GenerateJsonSchema):
+    """Pydantic's JSON schemas, with each enum's member names beside its values
+    (`x-enum-varnames`, which client generators read): without them a generator invents a name
+    for a value that is no identifier ("9mobile" became `VALUE_3`, by its position in the list)."""
+
+    def enum_schema(self, schema: cs.EnumSchema) -> JsonSchemaValue:
+        json_schema = super().enum_schema(schema)
+        json_schema["x-enum-varnames"] = [member.name for member in schema["members"]]
+        return json_schema
+
+
 def _components(operations: Sequence[Operation]) -> tuple[dict[str, Any], Refs]:
     wanted: list[tuple[type[BaseModel], JsonSchemaMode]] = []
     modes: tuple[tuple[type[BaseModel] | None, JsonSchemaMode], ...]
@@ -115,7 +132,7 @@ def _components(operations: Sequence[Operation]) -> tuple[dict[str, Any], Refs]:
                 wanted.append((model, mode))
     if not wanted:
         return {}, {}
-    refs, defs = models_json_schema(wanted, ref_template=REF)
+    refs, defs = models_json_schema(wanted, ref_template=REF, schema_generator=_Schemas)
     # (models_json_schema also takes pydantic dataclasses; ours are all BaseModels.)
     by_model: dict[tuple[type[BaseModel], str], dict[str, Any]] = {
         (m, mode): dict(s) for (m, mode), s in refs.items() if issubclass(m, BaseModel)
