@@ -48,7 +48,9 @@ def stack(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         "SELCOM_TIMEOUT_SECONDS": "1",
         # Tiny SLA clock so reconciliation happens within a test.
         "TOPUP_RECONCILE_INTERVAL_SECONDS": "0.3",
-        "TOPUP_RECONCILE_AFTER_SECONDS": "1",
+        # Past the 1 s provider timeout with room: a purchase answers (pending) before the
+        # loop may ask about it, on a loaded machine too.
+        "TOPUP_RECONCILE_AFTER_SECONDS": "3",
         "TOPUP_SLA_SECONDS": "120",
         "LOG_LEVEL": "INFO",
     }

@@ -182,7 +182,7 @@ def _operation(
         }
     out["responses"] = {
         str(op.status): _success(op, refs),
-        **_problems(_problem_types(op, errors)),
+        **_problems(_problem_types(op, errors), schemas),
     }
     return out
 
@@ -206,11 +206,23 @@ def _parameters(
             "name": name,
             "in": where,
             "required": where == "path" or name in required,
-            "schema": {k: v for k, v in schema.items() if k != "title"},
+            "schema": _not_null(schema),
             **({"description": schema["description"]} if "description" in schema else {}),
         }
         for name, schema in own.get("properties", {}).items()
     ]
+
+
+def _not_null(schema: Mapping[str, Any]) -> dict[str, Any]:
+    """A parameter is given or absent, never null: `X | None` is published as X."""
+    plain = {k: v for k, v in schema.items() if k != "title"}
+    branches = plain.get("anyOf")
+    if isinstance(branches, list):
+        kept = [b for b in branches if b != {"type": "null"}]
+        if len(kept) == 1:
+            del plain["anyOf"]
+            plain = {**kept[0], **plain}
+    return plain
 
 
 def _header(name: str, description: str, required: bool, schema: dict[str, Any]) -> dict[str, Any]:
@@ -261,7 +273,7 @@ def _problem_types(op: Operation, errors: ErrorMap) -> list[ProblemType]:
     return found
 
 
-def _problems(types: Iterable[ProblemType]) -> dict[str, Any]:
+def _problems(types: Iterable[ProblemType], schemas: dict[str, Any]) -> dict[str, Any]:
     by_status: dict[int, dict[str, ProblemType]] = defaultdict(dict)
     for problem in types:
         by_status[problem.status][problem.code] = problem
@@ -269,24 +281,32 @@ def _problems(types: Iterable[ProblemType]) -> dict[str, Any]:
     for status in sorted(by_status):
         codes = by_status[status]
         headers = {name for p in codes.values() for name in p.headers}
-        properties: dict[str, Any] = {"code": {"type": "string", "enum": sorted(codes)}}
-        for problem in codes.values():
-            for member, schema in problem.members.items():
-                properties[member] = {"$ref": REF.format(model=schema)}
         response: dict[str, Any] = {
             "description": "; ".join(sorted({p.title for p in codes.values()})),
-            "content": {
-                "application/problem+json": {
-                    "schema": {
-                        "allOf": [
-                            {"$ref": "#/components/schemas/Problem"},
-                            {"type": "object", "properties": properties},
-                        ]
-                    }
-                }
-            },
+            "content": {"application/problem+json": {"schema": _problem_component(codes, schemas)}},
         }
         if headers:
             response["headers"] = {name: {"schema": {"type": "string"}} for name in sorted(headers)}
         responses[str(status)] = response
     return responses
+
+
+def _problem_component(codes: Mapping[str, ProblemType], schemas: dict[str, Any]) -> dict[str, str]:
+    """A Problem whose `code` is one of `codes`, as a shared component: operations answering
+    the same codes share one schema (and a generated client one class)."""
+    name = "Problem" + "Or".join(
+        "".join(part.title() for part in code.split("_")) for code in sorted(codes)
+    )
+    if name not in schemas:
+        properties: dict[str, Any] = {"code": {"type": "string", "enum": sorted(codes)}}
+        for problem in codes.values():
+            for member, schema in problem.members.items():
+                properties[member] = {"$ref": REF.format(model=schema)}
+        schemas[name] = {
+            "title": name,
+            "allOf": [
+                {"$ref": "#/components/schemas/Problem"},
+                {"type": "object", "properties": properties},
+            ],
+        }
+    return {"$ref": REF.format(model=name)}

@@ -14,12 +14,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, Generic, TypeVar
 
-from pydantic import Field, TypeAdapter, ValidationError, field_validator
+from pydantic import BeforeValidator, Field, TypeAdapter, ValidationError, field_validator
 
 from betfuz_common import jsonio
 from betfuz_common.errors import FieldError, validation_problem
 from betfuz_common.models import QueryModel, ResponseModel
-from betfuz_common.parsing import AsciiInt
+from betfuz_common.parsing import ascii_int
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
@@ -30,7 +30,10 @@ T = TypeVar("T")
 K = TypeVar("K")
 P = TypeVar("P", bound="Page[Any]")
 
-Limit = Annotated[AsciiInt, Field(ge=1, le=MAX_LIMIT, description="items per page")]
+# The bounds first, then the ASCII-digit parser: so the document publishes minimum/maximum.
+Limit = Annotated[
+    int, Field(ge=1, le=MAX_LIMIT, description="items per page"), BeforeValidator(ascii_int)
+]
 Cursor = Annotated[
     str, Field(pattern=CURSOR_PATTERN, description="`nextCursor` of the previous page (opaque)")
 ]

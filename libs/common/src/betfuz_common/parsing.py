@@ -95,7 +95,7 @@ def read_path(request: Request, model: type[M]) -> M:
     return validated(model, request.path_params)
 
 
-def _ascii_int(value: Any) -> Any:
+def ascii_int(value: Any) -> Any:
     if isinstance(value, str):
         if not _ASCII_INT.fullmatch(value):
             bad = forbidden_character(value)
@@ -107,4 +107,4 @@ def _ascii_int(value: Any) -> Any:
 
 
 # An integer query parameter: "20" yes; "²", "٢", "+2", " 2", "2.0" no.
-AsciiInt = Annotated[int, BeforeValidator(_ascii_int)]
+AsciiInt = Annotated[int, BeforeValidator(ascii_int)]

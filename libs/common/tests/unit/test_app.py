@@ -323,8 +323,9 @@ def test_the_document_lists_each_operation_with_its_error_codes() -> None:
     doc = orjson.loads(asyncio.run(route.endpoint(None)).body)  # type: ignore[attr-defined]
     refuse_op = doc["paths"]["/demo/refuse"]["get"]
     assert refuse_op["operationId"] == "refuse"
-    code = refuse_op["responses"]["409"]["content"]["application/problem+json"]["schema"]
-    assert code["allOf"][1]["properties"]["code"]["enum"] == ["refused"]
+    ref = refuse_op["responses"]["409"]["content"]["application/problem+json"]["schema"]["$ref"]
+    problem = doc["components"]["schemas"][ref.rsplit("/", 1)[1]]
+    assert problem["allOf"][1]["properties"]["code"]["enum"] == ["refused"]
     echo_op = doc["paths"]["/demo/echo"]["post"]
     assert (echo_op["operationId"], echo_op["summary"]) == ("echo", "Echo the order")
     assert echo_op["description"] == "What the caller sent, with who it is."

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import Field
+from pydantic import BeforeValidator, Field
 
 from betfuz_common.models import QueryModel, RequestModel, ResponseModel
 from betfuz_common.money import NairaOut
@@ -17,7 +17,7 @@ from betfuz_common.ops.domain import (
     CaseWithHistory,
 )
 from betfuz_common.pagination import Page, PageQuery
-from betfuz_common.parsing import AsciiInt
+from betfuz_common.parsing import ascii_int
 from betfuz_common.text import CleanStr
 from betfuz_common.timestamps import Timestamp
 
@@ -28,12 +28,15 @@ class CaseQuery(PageQuery):
     status: CaseStatus = CaseStatus.OPEN
 
 
+Id = Annotated[int, Field(ge=1, le=2**62), BeforeValidator(ascii_int)]
+
+
 class CasePath(QueryModel):
-    case_id: Annotated[AsciiInt, Field(ge=1, le=2**62)]
+    case_id: Id
 
 
 class ActionPath(QueryModel):
-    action_id: Annotated[AsciiInt, Field(ge=1, le=2**62)]
+    action_id: Id
 
 
 class ActionRequest(RequestModel):
