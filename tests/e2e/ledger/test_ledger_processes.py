@@ -1,9 +1,11 @@
 """The ledger as it runs: anvil, `python -m ledger deploy`, the service with its in-process
-worker, and `python -m ledger worker --once` run twice at the same moment."""
+worker, `python -m ledger worker --once` run twice at the same moment, and a win the contract
+cannot hold."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import subprocess
 import sys
@@ -71,7 +73,9 @@ def deploy(env: dict[str, str]) -> dict[str, str]:
     return lines
 
 
-async def add_big_wins(database: str, count: int) -> list[str]:
+async def add_big_wins(
+    database: str, count: int, amount: Decimal = Decimal("2500000.00")
+) -> list[str]:
     tag = uuid.uuid4().hex[:8]
     ids = [f"bet_e2e_{tag}_{i}" for i in range(count)]
     conn = await asyncpg.connect(database)
@@ -80,7 +84,7 @@ async def add_big_wins(database: str, count: int) -> list[str]:
         await conn.executemany(
             """INSERT INTO public.bet_slips (id, user_id, status, potential_win, settled_at)
                VALUES ($1, $2, 'won', $3, $4)""",
-            [(sid, f"user_{tag}", Decimal("2500000.00"), datetime.now(UTC)) for sid in ids],
+            [(sid, f"user_{tag}", amount, datetime.now(UTC)) for sid in ids],
         )
     finally:
         await conn.close()
@@ -141,3 +145,41 @@ async def test_two_one_shot_workers_started_together_record_each_win_once(
     finally:
         await conn.close()
     assert {row["status"]: row["count"] for row in rows} == {"confirmed": 40}
+
+
+async def test_a_one_shot_worker_sets_aside_a_win_the_contract_cannot_hold_and_records_the_rest(
+    database: str, node: Anvil
+) -> None:
+    env = base_env(database, node)
+    env |= deploy(env)
+    await add_big_wins(database, 4)
+    [too_big] = await add_big_wins(database, 1, amount=Decimal("999999999999999999.99"))
+
+    first = python_m(["ledger", "worker", "--once"], env)
+    first_out, first_err = first.communicate(timeout=120)
+    second = python_m(["ledger", "worker", "--once"], env)
+    second_out, second_err = second.communicate(timeout=120)
+
+    # Non-zero: a person must look at what was set aside; the next run has nothing left to do.
+    # (The logs share stdout; the tick's summary is its last line.)
+    assert first.returncode == 1, first_err
+    summary = json.loads(first_out.splitlines()[-1])
+    assert (summary["confirmed"], summary["failed"], summary["set_aside"]) == (4, 0, 1)
+    assert "ledger_entry_set_aside" in first_out
+    assert second.returncode == 0, second_err
+    again = json.loads(second_out.splitlines()[-1])
+    assert (again["sent"], again["set_aside"]) == (0, 0)
+    assert await total_recorded(env) == 4
+    conn = await asyncpg.connect(database)
+    try:
+        row = await conn.fetchrow(
+            "SELECT status, set_aside_at, error_message FROM ledger.ledger_entries"
+            " WHERE bet_slip_id = $1",
+            too_big,
+        )
+    finally:
+        await conn.close()
+    assert row is not None
+    assert row["status"] == "failed"
+    assert row["set_aside_at"] is not None
+    assert "out of range" in row["error_message"]
