@@ -1,6 +1,6 @@
 """The ledger as it runs: anvil, `python -m ledger deploy`, the service with its in-process
-worker, `python -m ledger worker --once` run twice at the same moment, and a win the contract
-cannot hold."""
+worker, `python -m ledger worker --once` run twice at the same moment, a win the contract cannot
+hold, and verify over real HTTP while the chain node is down."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ import pytest
 
 from betfuz_testing.anvil import DEV_PRIVATE_KEYS, Anvil, run_anvil
 from betfuz_testing.fixtures import FreshDatabase
-from betfuz_testing.processes import running
+from betfuz_testing.processes import free_port, running
 from betfuz_testing.tokens import TEST_JWT_SECRET, bearer
 from ledger.chain import connect
 
@@ -183,3 +183,47 @@ async def test_a_one_shot_worker_sets_aside_a_win_the_contract_cannot_hold_and_r
     assert row["status"] == "failed"
     assert row["set_aside_at"] is not None
     assert "out of range" in row["error_message"]
+
+
+async def test_verify_over_http_answers_our_own_refusals_as_4xx_and_only_the_chain_as_502(
+    database: str,
+) -> None:
+    [known] = await add_big_wins(database, 1)
+    env = {
+        "APP_ENV": "test",
+        "DATABASE_URL": database,
+        "JWT_SECRET": TEST_JWT_SECRET,
+        "POLYGON_RPC_URL": f"http://127.0.0.1:{free_port()}",  # nothing listens: the node is down
+        "LEDGER_PRIVATE_KEY": DEV_PRIVATE_KEYS[0],
+        "LEDGER_CONTRACT_ADDRESS": "0x00000000000000000000000000000000000b1e55",
+        "LEDGER_WORKER_ENABLED": "false",
+        "LOG_LEVEL": "WARNING",
+    }
+    conn = await asyncpg.connect(database)
+    try:  # the entry as the worker claims it, so there is something to verify
+        await conn.execute(
+            """INSERT INTO ledger.ledger_entries (bet_slip_id, bet_hash, win_amount)
+               SELECT id, encode(sha256(convert_to(id, 'UTF8')), 'hex'), potential_win
+               FROM public.bet_slips WHERE id = $1""",
+            known,
+        )
+    finally:
+        await conn.close()
+
+    with running("ledger", env=env, health_path="/ledger/health") as base:
+        async with httpx.AsyncClient(base_url=base, headers=COMPLIANCE) as client:
+            answers = {
+                raw: (await client.get(f"/ledger/verify/{raw}")).json()
+                for raw in ("%00", "bet%01x", "bet%C2%85x", "b" * 129, "bet%ED%A0%80", "bet%20x")
+            }
+            chain = await client.get(f"/ledger/verify/{known}")
+
+    assert {raw: (a["status"], a["code"]) for raw, a in answers.items()} == {
+        "%00": (422, "validation_failed"),
+        "bet%01x": (422, "validation_failed"),
+        "bet%C2%85x": (422, "validation_failed"),
+        "b" * 129: (422, "validation_failed"),
+        "bet%ED%A0%80": (404, "entry_not_found"),
+        "bet%20x": (404, "entry_not_found"),
+    }
+    assert (chain.status_code, chain.json()["code"]) == (502, "chain_unavailable")
