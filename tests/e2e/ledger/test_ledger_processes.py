@@ -10,7 +10,8 @@ import os
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -73,21 +74,27 @@ def deploy(env: dict[str, str]) -> dict[str, str]:
     return lines
 
 
+@asynccontextmanager
+async def connected(database: str) -> AsyncIterator[asyncpg.Connection]:
+    conn = await asyncpg.connect(database)
+    try:
+        yield conn
+    finally:
+        await conn.close()
+
+
 async def add_big_wins(
     database: str, count: int, amount: Decimal = Decimal("2500000.00")
 ) -> list[str]:
     tag = uuid.uuid4().hex[:8]
     ids = [f"bet_e2e_{tag}_{i}" for i in range(count)]
-    conn = await asyncpg.connect(database)
-    try:
+    async with connected(database) as conn:
         await conn.execute("INSERT INTO public.users (id) VALUES ($1)", f"user_{tag}")
         await conn.executemany(
             """INSERT INTO public.bet_slips (id, user_id, status, potential_win, settled_at)
                VALUES ($1, $2, 'won', $3, $4)""",
             [(sid, f"user_{tag}", amount, datetime.now(UTC)) for sid in ids],
         )
-    finally:
-        await conn.close()
     return ids
 
 
@@ -139,11 +146,8 @@ async def test_two_one_shot_workers_started_together_record_each_win_once(
 
     assert [w.returncode for w in workers] == [0, 0], [err for _, err in outcomes]
     assert await total_recorded(env) == 40
-    conn = await asyncpg.connect(database)
-    try:
+    async with connected(database) as conn:
         rows = await conn.fetch("SELECT status, count(*) FROM ledger.ledger_entries GROUP BY 1")
-    finally:
-        await conn.close()
     assert {row["status"]: row["count"] for row in rows} == {"confirmed": 40}
 
 
@@ -170,15 +174,12 @@ async def test_a_one_shot_worker_sets_aside_a_win_the_contract_cannot_hold_and_r
     again = json.loads(second_out.splitlines()[-1])
     assert (again["sent"], again["set_aside"]) == (0, 0)
     assert await total_recorded(env) == 4
-    conn = await asyncpg.connect(database)
-    try:
+    async with connected(database) as conn:
         row = await conn.fetchrow(
             "SELECT status, set_aside_at, error_message FROM ledger.ledger_entries"
             " WHERE bet_slip_id = $1",
             too_big,
         )
-    finally:
-        await conn.close()
     assert row is not None
     assert row["status"] == "failed"
     assert row["set_aside_at"] is not None
@@ -199,16 +200,13 @@ async def test_verify_over_http_answers_our_own_refusals_as_4xx_and_only_the_cha
         "LEDGER_WORKER_ENABLED": "false",
         "LOG_LEVEL": "WARNING",
     }
-    conn = await asyncpg.connect(database)
-    try:  # the entry as the worker claims it, so there is something to verify
+    async with connected(database) as conn:  # the entry as the worker claims it
         await conn.execute(
             """INSERT INTO ledger.ledger_entries (bet_slip_id, bet_hash, win_amount)
                SELECT id, encode(sha256(convert_to(id, 'UTF8')), 'hex'), potential_win
                FROM public.bet_slips WHERE id = $1""",
             known,
         )
-    finally:
-        await conn.close()
 
     with running("ledger", env=env, health_path="/ledger/health") as base:
         async with httpx.AsyncClient(base_url=base, headers=COMPLIANCE) as client:

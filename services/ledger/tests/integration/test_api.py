@@ -53,18 +53,30 @@ def conforms(body: Any, schema_name: str) -> None:
     jsonschema_rs.validator_for(schema).validate(body)
 
 
+@asynccontextmanager
+async def started(settings: LedgerSettings) -> AsyncIterator[Starlette]:
+    application = create_app(settings)
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@asynccontextmanager
+async def asgi_client(application: Starlette) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=application)
+    async with httpx.AsyncClient(transport=transport, base_url="http://ledger.test") as http:
+        yield http
+
+
 @pytest.fixture
 async def app(ledger_db: str, anvil: Anvil) -> AsyncIterator[Starlette]:
     """No contract: the read endpoints need none."""
-    application = create_app(settings_for(ledger_db, anvil.rpc_url, None))
-    async with application.router.lifespan_context(application):
+    async with started(settings_for(ledger_db, anvil.rpc_url, None)) as application:
         yield application
 
 
 @pytest.fixture
 async def client(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://ledger.test") as http:
+    async with asgi_client(app) as http:
         yield http
 
 
@@ -311,11 +323,8 @@ async def chain_client(
     chain_settings: SettingsFactory,
 ) -> AsyncIterator[tuple[httpx.AsyncClient, LedgerSettings]]:
     settings = chain_settings()
-    application = create_app(settings)
-    async with application.router.lifespan_context(application):
-        transport = httpx.ASGITransport(app=application)
-        async with httpx.AsyncClient(transport=transport, base_url="http://ledger.test") as http:
-            yield http, settings
+    async with started(settings) as application, asgi_client(application) as http:
+        yield http, settings
 
 
 async def test_verify_is_true_for_a_recorded_bet_and_false_once_the_database_amount_changes(
@@ -386,23 +395,16 @@ async def test_verify_without_a_configured_contract_is_503(
 SOME_CONTRACT = "0x00000000000000000000000000000000000b1e55"
 
 
-@asynccontextmanager
-async def app_on_node(ledger_db: str, rpc_url: str) -> AsyncIterator[Starlette]:
-    application = create_app(settings_for(ledger_db, rpc_url, SOME_CONTRACT))
-    async with application.router.lifespan_context(application):
-        yield application
-
-
 @pytest.fixture
 async def node_down_app(ledger_db: str) -> AsyncIterator[Starlette]:
-    async with app_on_node(ledger_db, f"http://127.0.0.1:{free_port()}") as application:
+    dead_node = f"http://127.0.0.1:{free_port()}"
+    async with started(settings_for(ledger_db, dead_node, SOME_CONTRACT)) as application:
         yield application
 
 
 @pytest.fixture
 async def node_down_client(node_down_app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=node_down_app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://ledger.test") as http:
+    async with asgi_client(node_down_app) as http:
         yield http
 
 
@@ -488,10 +490,12 @@ async def test_verify_against_a_node_answering_garbage_is_502_chain_unavailable(
 ) -> None:
     await add_entry(ledger_pool, "bet_any", Decimal("1000000"))
 
-    async with garbage_node(garbage) as rpc_url, app_on_node(ledger_db, rpc_url) as application:
-        transport = httpx.ASGITransport(app=application)
-        async with httpx.AsyncClient(transport=transport, base_url="http://ledger.test") as http:
-            response = await http.get("/ledger/verify/bet_any", headers=COMPLIANCE)
+    async with (
+        garbage_node(garbage) as rpc_url,
+        started(settings_for(ledger_db, rpc_url, SOME_CONTRACT)) as application,
+        asgi_client(application) as http,
+    ):
+        response = await http.get("/ledger/verify/bet_any", headers=COMPLIANCE)
 
     assert response.status_code == 502, response.text
     assert response.json()["code"] == "chain_unavailable"
