@@ -221,6 +221,7 @@ class Worker:
                 return
             after_id = batch[-1].id
             try:
+                # From here on the batch is what can be recorded: only that is failed below.
                 batch = await self._set_aside_unrecordable(batch, result)
                 await self._record_batch(chain, batch, result)
             except Exception as exc:  # noqa: BLE001 - recorded as the entries' error, retried
