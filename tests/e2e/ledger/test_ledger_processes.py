@@ -1,14 +1,17 @@
 """The ledger as it runs: anvil, `python -m ledger deploy`, the service with its in-process
-worker, and `python -m ledger worker --once` run twice at the same moment."""
+worker, `python -m ledger worker --once` run twice at the same moment, a win the contract cannot
+hold, and verify over real HTTP while the chain node is down."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -18,7 +21,7 @@ import pytest
 
 from betfuz_testing.anvil import DEV_PRIVATE_KEYS, Anvil, run_anvil
 from betfuz_testing.fixtures import FreshDatabase
-from betfuz_testing.processes import running
+from betfuz_testing.processes import free_port, running
 from betfuz_testing.tokens import TEST_JWT_SECRET, bearer
 from ledger.chain import connect
 
@@ -71,19 +74,27 @@ def deploy(env: dict[str, str]) -> dict[str, str]:
     return lines
 
 
-async def add_big_wins(database: str, count: int) -> list[str]:
-    tag = uuid.uuid4().hex[:8]
-    ids = [f"bet_e2e_{tag}_{i}" for i in range(count)]
+@asynccontextmanager
+async def connected(database: str) -> AsyncIterator[asyncpg.Connection]:
     conn = await asyncpg.connect(database)
     try:
+        yield conn
+    finally:
+        await conn.close()
+
+
+async def add_big_wins(
+    database: str, count: int, amount: Decimal = Decimal("2500000.00")
+) -> list[str]:
+    tag = uuid.uuid4().hex[:8]
+    ids = [f"bet_e2e_{tag}_{i}" for i in range(count)]
+    async with connected(database) as conn:
         await conn.execute("INSERT INTO public.users (id) VALUES ($1)", f"user_{tag}")
         await conn.executemany(
             """INSERT INTO public.bet_slips (id, user_id, status, potential_win, settled_at)
                VALUES ($1, $2, 'won', $3, $4)""",
-            [(sid, f"user_{tag}", Decimal("2500000.00"), datetime.now(UTC)) for sid in ids],
+            [(sid, f"user_{tag}", amount, datetime.now(UTC)) for sid in ids],
         )
-    finally:
-        await conn.close()
     return ids
 
 
@@ -135,9 +146,82 @@ async def test_two_one_shot_workers_started_together_record_each_win_once(
 
     assert [w.returncode for w in workers] == [0, 0], [err for _, err in outcomes]
     assert await total_recorded(env) == 40
-    conn = await asyncpg.connect(database)
-    try:
+    async with connected(database) as conn:
         rows = await conn.fetch("SELECT status, count(*) FROM ledger.ledger_entries GROUP BY 1")
-    finally:
-        await conn.close()
     assert {row["status"]: row["count"] for row in rows} == {"confirmed": 40}
+
+
+async def test_a_one_shot_worker_sets_aside_a_win_the_contract_cannot_hold_and_records_the_rest(
+    database: str, node: Anvil
+) -> None:
+    env = base_env(database, node)
+    env |= deploy(env)
+    await add_big_wins(database, 4)
+    [too_big] = await add_big_wins(database, 1, amount=Decimal("999999999999999999.99"))
+
+    first = python_m(["ledger", "worker", "--once"], env)
+    first_out, first_err = first.communicate(timeout=120)
+    second = python_m(["ledger", "worker", "--once"], env)
+    second_out, second_err = second.communicate(timeout=120)
+
+    # Non-zero: a person must look at what was set aside; the next run has nothing left to do.
+    # (The logs share stdout; the tick's summary is its last line.)
+    assert first.returncode == 1, first_err
+    summary = json.loads(first_out.splitlines()[-1])
+    assert (summary["confirmed"], summary["failed"], summary["set_aside"]) == (4, 0, 1)
+    assert "ledger_entry_set_aside" in first_out
+    assert second.returncode == 0, second_err
+    again = json.loads(second_out.splitlines()[-1])
+    assert (again["sent"], again["set_aside"]) == (0, 0)
+    assert await total_recorded(env) == 4
+    async with connected(database) as conn:
+        row = await conn.fetchrow(
+            "SELECT status, set_aside_at, error_message FROM ledger.ledger_entries"
+            " WHERE bet_slip_id = $1",
+            too_big,
+        )
+    assert row is not None
+    assert row["status"] == "failed"
+    assert row["set_aside_at"] is not None
+    assert "out of range" in row["error_message"]
+
+
+async def test_verify_over_http_answers_our_own_refusals_as_4xx_and_only_the_chain_as_502(
+    database: str,
+) -> None:
+    [known] = await add_big_wins(database, 1)
+    env = {
+        "APP_ENV": "test",
+        "DATABASE_URL": database,
+        "JWT_SECRET": TEST_JWT_SECRET,
+        "POLYGON_RPC_URL": f"http://127.0.0.1:{free_port()}",  # nothing listens: the node is down
+        "LEDGER_PRIVATE_KEY": DEV_PRIVATE_KEYS[0],
+        "LEDGER_CONTRACT_ADDRESS": "0x00000000000000000000000000000000000b1e55",
+        "LEDGER_WORKER_ENABLED": "false",
+        "LOG_LEVEL": "WARNING",
+    }
+    async with connected(database) as conn:  # the entry as the worker claims it
+        await conn.execute(
+            """INSERT INTO ledger.ledger_entries (bet_slip_id, bet_hash, win_amount)
+               SELECT id, encode(sha256(convert_to(id, 'UTF8')), 'hex'), potential_win
+               FROM public.bet_slips WHERE id = $1""",
+            known,
+        )
+
+    with running("ledger", env=env, health_path="/ledger/health") as base:
+        async with httpx.AsyncClient(base_url=base, headers=COMPLIANCE) as client:
+            answers = {
+                raw: (await client.get(f"/ledger/verify/{raw}")).json()
+                for raw in ("%00", "bet%01x", "bet%C2%85x", "b" * 129, "bet%ED%A0%80", "bet%20x")
+            }
+            chain = await client.get(f"/ledger/verify/{known}")
+
+    assert {raw: (a["status"], a["code"]) for raw, a in answers.items()} == {
+        "%00": (422, "validation_failed"),
+        "bet%01x": (422, "validation_failed"),
+        "bet%C2%85x": (422, "validation_failed"),
+        "b" * 129: (422, "validation_failed"),
+        "bet%ED%A0%80": (404, "entry_not_found"),
+        "bet%20x": (404, "entry_not_found"),
+    }
+    assert (chain.status_code, chain.json()["code"]) == (502, "chain_unavailable")

@@ -80,6 +80,7 @@ async def _run_worker(settings: LedgerSettings, *, once: bool) -> int:
             return 0
         result = await worker.tick()
         print(json.dumps(dataclasses.asdict(result)))
-        return 0 if result.failed == 0 else 1
+        # Non-zero when anything needs attention: a retry later, or a person (set aside).
+        return 0 if result.failed == result.set_aside == 0 else 1
     finally:
         await pool.close()

@@ -14,7 +14,7 @@ class EntryStatus(enum.StrEnum):
     PENDING = "pending"  # claimed, not sent yet
     SUBMITTED = "submitted"  # its recordBets transaction is sent
     CONFIRMED = "confirmed"  # that transaction is final
-    FAILED = "failed"  # retried with backoff (or set aside when it can never be recorded)
+    FAILED = "failed"  # retried with backoff, or set aside for good when it can never be recorded
 
 
 @dataclass(frozen=True)
@@ -35,6 +35,8 @@ class Entry:
     created_at: datetime
     submitted_at: datetime | None
     confirmed_at: datetime | None
+    # When the worker gave up on it for good: it can never be recorded (error_message says why).
+    set_aside_at: datetime | None
 
     @property
     def bet_hash_bytes(self) -> bytes:

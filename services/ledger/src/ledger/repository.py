@@ -14,7 +14,9 @@ from ledger.domain import Entry, EntryFilter
 
 ENTRY_COLUMNS = """id, bet_slip_id, bet_hash, win_amount, network, status, tx_hash, block_number,
     sent_tx_hashes, search_from_block, attempts, next_attempt_at, error_message, created_at,
-    submitted_at, confirmed_at"""
+    submitted_at, confirmed_at, set_aside_at"""
+# Entries the worker still tries (the predicate of the ledger_entries_due index).
+QUEUED = "status <> 'confirmed' AND set_aside_at IS NULL"
 
 
 # ---------------------------------------------------------------- worker
@@ -56,7 +58,7 @@ async def claim_qualifying_slips(
 async def due_entries(conn: Conn, *, now: datetime, after_id: int, limit: int) -> list[Entry]:
     rows = await conn.fetch(
         f"""SELECT {ENTRY_COLUMNS} FROM ledger.ledger_entries
-            WHERE status <> 'confirmed' AND next_attempt_at <= $1 AND id > $2
+            WHERE {QUEUED} AND next_attempt_at <= $1 AND id > $2
             ORDER BY id LIMIT $3""",  # noqa: S608 - fixed column list, values are parameters
         now,
         after_id,
@@ -158,12 +160,28 @@ async def mark_failed(
     )
 
 
+async def set_aside(conn: Conn, refusals: Sequence[tuple[int, str]], *, now: datetime) -> None:
+    """(entry id, error) for each entry that can never be recorded: `failed` with its error, out
+    of the queue for good (no backoff brings it back), kept for a person to decide on."""
+    if not refusals:
+        return
+    ids, errors = zip(*refusals, strict=True)
+    await conn.execute(
+        """UPDATE ledger.ledger_entries le
+           SET status = 'failed', error_message = r.error, set_aside_at = $3, updated_at = $3
+           FROM unnest($1::bigint[], $2::text[]) AS r(id, error)
+           WHERE le.id = r.id AND le.status <> 'confirmed'""",
+        list(ids),
+        list(errors),
+        now,
+    )
+
+
 async def fail_all_due(
     conn: Conn, *, error: str, now: datetime, retry_base_seconds: float, retry_max_seconds: float
 ) -> int:
     ids = await conn.fetch(
-        """SELECT id FROM ledger.ledger_entries
-           WHERE status <> 'confirmed' AND next_attempt_at <= $1""",
+        f"SELECT id FROM ledger.ledger_entries WHERE {QUEUED} AND next_attempt_at <= $1",  # noqa: S608
         now,
     )
     await mark_failed(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
+from betfuz_common.logging import get_logger
 from betfuz_common.money import to_kobo
 from betfuz_common.pagination import Slice, slice_of
 from ledger import repository as repo
@@ -14,6 +15,7 @@ from ledger.domain import Entry, EntryFilter, EntryStatus, OnChain, Verification
 from ledger.errors import ChainNotConfigured, ChainUnavailable, EntryNotFound
 from ledger.ports import LedgerPorts
 
+log = get_logger("ledger")
 PageKey = int  # the id of the last entry a page showed
 
 
@@ -70,6 +72,8 @@ async def verify(ports: LedgerPorts, bet_slip_id: str) -> Verification:
             )
             contract = chain.contract_address
     except Exception as exc:
+        # Only the type: the message of a node's error can carry the RPC URL and its API key.
+        log.warning("ledger_verify_chain_unavailable", error=type(exc).__name__)
         raise ChainUnavailable(type(exc).__name__) from exc
     recording = recordings.get(expected)
     checks = {

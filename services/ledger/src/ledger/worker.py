@@ -5,15 +5,21 @@ connection for the whole tick). A tick:
 
 1. claims qualifying bet slips by inserting `pending` entries (ON CONFLICT DO NOTHING);
 2. walks the due entries in batches of LEDGER_BATCH_SIZE;
-3. for entries a previous run may already have sent (a crash can strike between the send and
+3. sets aside, for good, every entry of the batch that can never be recorded (`bet_to_record`):
+   `failed` with its error, logged and counted, never in a later batch, so it cannot hold back
+   the others, which go on in the same tick;
+4. for entries a previous run may already have sent (a crash can strike between the send and
    the database write), asks the chain first: recorded wins are confirmed from their
    BetRecorded event, never sent again; transactions still in flight are waited for (and
    fee-bumped when stuck);
-4. sends the rest in one recordBets transaction, stores `submitted` + its hash BEFORE waiting,
+5. sends the rest in one recordBets transaction, stores `submitted` + its hash BEFORE waiting,
    waits for finality, and stores `confirmed` with the event's transaction and block.
 
-Any error marks the batch `failed` with the error and a backoff; it is simply retried. The
-contract skips hashes it already holds, so even a re-send can never record a win twice.
+Any other error marks the batch `failed` with the error and a backoff; it is simply retried.
+Nothing left can fail one bet alone: step 3 applies every refusal BetLedger has for a single
+bet (an amount beyond uint56, a zero hash), so what remains (the recorder role, gas, the node)
+fails any batch alike. The contract skips hashes it already holds, so even a re-send can never
+record a win twice.
 """
 
 from __future__ import annotations
@@ -28,13 +34,15 @@ from typing import TypeVar
 from urllib.parse import urlsplit
 
 import asyncpg
+from prometheus_client import CollectorRegistry
 
 from betfuz_common.db import Conn
 from betfuz_common.logging import get_logger
 from ledger import repository as repo
-from ledger.bet_encoding import chain_amount
+from ledger.bet_encoding import Unrecordable, bet_hash, chain_amount
 from ledger.config import LedgerSettings
 from ledger.domain import Entry
+from ledger.metrics import LedgerMetrics
 from ledger.ports import BetToRecord, ChainFactory, LedgerChainPort, TxStatus
 
 log = get_logger("ledger.worker")
@@ -83,7 +91,8 @@ class TickResult:
     confirmed: int = 0
     sent: int = 0
     waiting: int = 0
-    failed: int = 0
+    failed: int = 0  # retried later
+    set_aside: int = 0  # never retried: a person must decide
     transactions: list[str] = field(default_factory=list)
 
 
@@ -94,6 +103,19 @@ def describe_error(exc: BaseException, *, hide: Sequence[str] = ()) -> str:
         if secret:
             text = text.replace(secret, "<redacted>")
     return text[:MAX_ERROR_CHARS]
+
+
+def bet_to_record(entry: Entry) -> BetToRecord:
+    """What recordBets is sent for the entry; Unrecordable when no attempt could ever succeed.
+
+    The amount must fit the contract exactly (`chain_amount`). The hash is recomputed from the
+    bet slip id: a row whose stored hash differs would write this win under another bet's key
+    (and a SHA-256 is never the zero hash the contract refuses).
+    """
+    expected = bet_hash(entry.bet_slip_id)
+    if entry.bet_hash_bytes != expected:
+        raise Unrecordable("the stored bet hash is not the SHA-256 of the bet slip id")
+    return BetToRecord(expected, chain_amount(entry.win_amount))
 
 
 def url_secrets(url: str) -> list[str]:
@@ -111,12 +133,14 @@ class Worker:
         *,
         clock: Clock = utc_now,
         hide_in_errors: Sequence[str] = (),
+        metrics: LedgerMetrics | None = None,
     ) -> None:
         self._pool = pool
         self._open_chain = chain_factory
         self._config = config
         self._clock = clock
         self._hide = tuple(hide_in_errors)
+        self._metrics = metrics or LedgerMetrics(CollectorRegistry())
 
     async def run_forever(self, interval_seconds: float) -> None:
         while True:
@@ -141,6 +165,7 @@ class Worker:
             confirmed=result.confirmed,
             waiting=result.waiting,
             failed=result.failed,
+            set_aside=result.set_aside,
         )
         return result
 
@@ -196,11 +221,42 @@ class Worker:
                 return
             after_id = batch[-1].id
             try:
+                # From here on the batch is what can be recorded: only that is failed below.
+                batch = await self._set_aside_unrecordable(batch, result)
                 await self._record_batch(chain, batch, result)
             except Exception as exc:  # noqa: BLE001 - recorded as the entries' error, retried
                 error = describe_error(exc, hide=self._hide)
                 log.warning("ledger_batch_failed", entries=len(batch), error=error)
                 await self._fail(batch, error, result)
+
+    async def _set_aside_unrecordable(
+        self, batch: Sequence[Entry], result: TickResult
+    ) -> list[Entry]:
+        """Take out of the queue, for good, the entries no attempt could ever record; returns
+        the others. Each is a settled win missing from the record: logged as an error and
+        counted, kept with its reason for a person to decide on."""
+        recordable: list[Entry] = []
+        refusals: list[tuple[int, str]] = []
+        for entry in batch:
+            try:
+                bet_to_record(entry)
+            except Unrecordable as exc:
+                error = describe_error(exc)
+                log.error(
+                    "ledger_entry_set_aside",
+                    bet_slip_id=entry.bet_slip_id,
+                    win_amount=str(entry.win_amount),
+                    error=error,
+                )
+                refusals.append((entry.id, error))
+            else:
+                recordable.append(entry)
+        if refusals:
+            async with self._pool.acquire() as conn:
+                await repo.set_aside(conn, refusals, now=self._clock())
+            self._metrics.set_aside.inc(len(refusals))
+            result.set_aside += len(refusals)
+        return recordable
 
     async def _record_batch(
         self, chain: LedgerChainPort, batch: Sequence[Entry], result: TickResult
@@ -248,7 +304,7 @@ class Worker:
         from_block = await chain.latest_block()
         async with self._pool.acquire() as conn:
             await repo.mark_sending(conn, ids, from_block=from_block, now=self._clock())
-        bets = [BetToRecord(e.bet_hash_bytes, chain_amount(e.win_amount)) for e in entries]
+        bets = [bet_to_record(e) for e in entries]
         tx_hash = await chain.record_bets(bets)
         async with self._pool.acquire() as conn:
             await repo.mark_submitted(conn, ids, tx_hash=tx_hash, now=self._clock())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
@@ -15,16 +16,19 @@ import pytest
 from starlette.applications import Starlette
 from starlette.routing import Route
 from starlette.types import Message
+from structlog.testing import capture_logs
 
 from betfuz_common import jsonio
 from betfuz_common.openapi import document
 from betfuz_testing.anvil import Anvil
+from betfuz_testing.processes import free_port
 from betfuz_testing.tokens import bearer
 from ledger.app import create_app
 from ledger.bet_encoding import bet_hash
 from ledger.config import LedgerSettings
 from ledger.errors import ERRORS
 from ledger.routes import api
+from services.ledger.tests.integration.garbage_node import Garbage, garbage_node
 from services.ledger.tests.integration.support import (
     SETTLED,
     SettingsFactory,
@@ -49,18 +53,30 @@ def conforms(body: Any, schema_name: str) -> None:
     jsonschema_rs.validator_for(schema).validate(body)
 
 
+@asynccontextmanager
+async def started(settings: LedgerSettings) -> AsyncIterator[Starlette]:
+    application = create_app(settings)
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@asynccontextmanager
+async def asgi_client(application: Starlette) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=application)
+    async with httpx.AsyncClient(transport=transport, base_url="http://ledger.test") as http:
+        yield http
+
+
 @pytest.fixture
 async def app(ledger_db: str, anvil: Anvil) -> AsyncIterator[Starlette]:
     """No contract: the read endpoints need none."""
-    application = create_app(settings_for(ledger_db, anvil.rpc_url, None))
-    async with application.router.lifespan_context(application):
+    async with started(settings_for(ledger_db, anvil.rpc_url, None)) as application:
         yield application
 
 
 @pytest.fixture
 async def client(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://ledger.test") as http:
+    async with asgi_client(app) as http:
         yield http
 
 
@@ -217,6 +233,28 @@ async def test_the_export_has_the_spec_header_and_rows_exactly_and_neutralises_f
 FORMULA_ID = '=HYPERLINK("http://x","y")'
 
 
+def get_scope(app: Starlette, path: str) -> dict[str, Any]:
+    """A compliance officer's GET as a server hands it to the app: `path` already decoded."""
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode("utf-8", "surrogatepass"),
+        "root_path": "",
+        "query_string": b"",
+        "headers": [
+            (b"host", b"ledger.test"),
+            (b"authorization", COMPLIANCE["Authorization"].encode()),
+        ],
+        "client": ("127.0.0.1", 1),
+        "server": ("ledger.test", 80),
+        "app": app,
+    }
+
+
 def _hex(text: str) -> str:
     return bet_hash(text).hex()
 
@@ -248,24 +286,7 @@ async def test_the_export_streams_in_bounded_chunks_rather_than_all_at_once(
                       1000000, 'confirmed', '0x' || repeat('a', 64), g, now()
                FROM generate_series(1, 10000) AS g"""
         )
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "GET",
-        "scheme": "http",
-        "path": "/ledger/export.csv",
-        "raw_path": b"/ledger/export.csv",
-        "root_path": "",
-        "query_string": b"",
-        "headers": [
-            (b"host", b"ledger.test"),
-            (b"authorization", COMPLIANCE["Authorization"].encode()),
-        ],
-        "client": ("127.0.0.1", 1),
-        "server": ("ledger.test", 80),
-        "app": app,
-    }
+    scope = get_scope(app, "/ledger/export.csv")
     sent: list[Message] = []
     finished = asyncio.Event()
     requested = False
@@ -302,11 +323,8 @@ async def chain_client(
     chain_settings: SettingsFactory,
 ) -> AsyncIterator[tuple[httpx.AsyncClient, LedgerSettings]]:
     settings = chain_settings()
-    application = create_app(settings)
-    async with application.router.lifespan_context(application):
-        transport = httpx.ASGITransport(app=application)
-        async with httpx.AsyncClient(transport=transport, base_url="http://ledger.test") as http:
-            yield http, settings
+    async with started(settings) as application, asgi_client(application) as http:
+        yield http, settings
 
 
 async def test_verify_is_true_for_a_recorded_bet_and_false_once_the_database_amount_changes(
@@ -370,6 +388,117 @@ async def test_verify_without_a_configured_contract_is_503(
     await add_entry(ledger_pool, "bet_any", Decimal("1000000"))
     response = await client.get("/ledger/verify/bet_any", headers=COMPLIANCE)
     assert response.status_code == 503
+    assert response.json()["code"] == "chain_not_configured"
+
+
+# A contract address for apps whose node is down or broken: nothing is ever read from it.
+SOME_CONTRACT = "0x00000000000000000000000000000000000b1e55"
+
+
+@pytest.fixture
+async def node_down_app(ledger_db: str) -> AsyncIterator[Starlette]:
+    dead_node = f"http://127.0.0.1:{free_port()}"
+    async with started(settings_for(ledger_db, dead_node, SOME_CONTRACT)) as application:
+        yield application
+
+
+@pytest.fixture
+async def node_down_client(node_down_app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
+    async with asgi_client(node_down_app) as http:
+        yield http
+
+
+REFUSED = ("validation_failed", 422)
+UNKNOWN = ("entry_not_found", 404)
+
+
+@pytest.mark.parametrize(
+    ("raw_id", "expected"),
+    [
+        pytest.param("%00", REFUSED, id="NUL"),
+        pytest.param("bet%00x", REFUSED, id="NUL inside"),
+        pytest.param("bet%01x", REFUSED, id="C0 control"),
+        pytest.param("bet%09x", REFUSED, id="tab"),
+        pytest.param("bet%0Ax", REFUSED, id="newline"),
+        pytest.param("bet%1Bx", REFUSED, id="escape"),
+        pytest.param("bet%7Fx", REFUSED, id="DEL"),
+        pytest.param("bet%C2%85x", REFUSED, id="C1 control"),
+        pytest.param("b" * 129, REFUSED, id="129 characters"),
+        pytest.param("b" * 5000, REFUSED, id="5000 characters"),
+        pytest.param("b" * 128, UNKNOWN, id="128 characters"),
+        # the UTF-8 bytes of a lone surrogate, and bytes that are no UTF-8 at all: the server
+        # decodes them as U+FFFD, a character we keep, so no entry has such an id
+        pytest.param("bet%ED%A0%80x", UNKNOWN, id="encoded lone surrogate"),
+        pytest.param("bet%F0%9Fx", UNKNOWN, id="truncated UTF-8"),
+        pytest.param("bet%FFx", UNKNOWN, id="not UTF-8"),
+        pytest.param("bet%201", UNKNOWN, id="space"),
+        pytest.param("%20", UNKNOWN, id="only a space"),
+        pytest.param("bet_%E2%82%A6%F0%9F%98%80", UNKNOWN, id="non-ASCII"),
+        pytest.param("bet_nope", UNKNOWN, id="unknown"),
+    ],
+)
+async def test_verify_of_a_bad_or_unknown_bet_slip_id_is_our_own_4xx_never_a_502(
+    node_down_client: httpx.AsyncClient, raw_id: str, expected: tuple[str, int]
+) -> None:
+    # The node is down: anything that reached the chain would be a 502.
+    response = await node_down_client.get(f"/ledger/verify/{raw_id}", headers=COMPLIANCE)
+
+    assert (response.json()["code"], response.status_code) == expected, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+
+
+@pytest.mark.parametrize("lone", [chr(0xD800), chr(0xDFFF), chr(0xDCED)], ids=ascii)
+async def test_verify_of_a_bet_slip_id_holding_a_lone_surrogate_is_422(
+    node_down_app: Starlette, lone: str
+) -> None:
+    # A server that decodes the path with surrogateescape hands such characters on as they are.
+    path = f"/ledger/verify/bet{lone}x"
+    sent: list[Message] = []
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    await node_down_app(get_scope(node_down_app, path), receive, send)
+
+    [start] = [m for m in sent if m["type"] == "http.response.start"]
+    body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+    assert start["status"] == 422
+    assert jsonio.loads(body)["code"] == "validation_failed"
+
+
+async def test_verify_while_the_chain_node_is_down_is_502_chain_unavailable(
+    ledger_pool: asyncpg.Pool, node_down_client: httpx.AsyncClient
+) -> None:
+    await add_entry(ledger_pool, "bet_any", Decimal("1000000"))
+
+    with capture_logs() as logs:
+        response = await node_down_client.get("/ledger/verify/bet_any", headers=COMPLIANCE)
+
+    assert response.status_code == 502
+    assert response.json()["code"] == "chain_unavailable"
+    [logged] = [e for e in logs if e["event"] == "ledger_verify_chain_unavailable"]
+    assert logged["log_level"] == "warning"
+    assert logged["error"].isidentifier()  # the cause's type, for whoever is on call, no URL
+
+
+@pytest.mark.parametrize("garbage", list(Garbage), ids=lambda g: g.value)
+async def test_verify_against_a_node_answering_garbage_is_502_chain_unavailable(
+    ledger_pool: asyncpg.Pool, ledger_db: str, garbage: Garbage
+) -> None:
+    await add_entry(ledger_pool, "bet_any", Decimal("1000000"))
+
+    async with (
+        garbage_node(garbage) as rpc_url,
+        started(settings_for(ledger_db, rpc_url, SOME_CONTRACT)) as application,
+        asgi_client(application) as http,
+    ):
+        response = await http.get("/ledger/verify/bet_any", headers=COMPLIANCE)
+
+    assert response.status_code == 502, response.text
+    assert response.json()["code"] == "chain_unavailable"
 
 
 # ---------------------------------------------------------------- the document

@@ -4,15 +4,19 @@ after a crash at each step, stuck transactions, backoff."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import asyncpg
 import pytest
+from prometheus_client import CollectorRegistry
+from structlog.testing import capture_logs
 
 from betfuz_common.money import to_kobo
 from ledger.bet_encoding import bet_hash
-from ledger.ports import Recording
+from ledger.metrics import LedgerMetrics
+from ledger.ports import LedgerChainPort, Recording
 from ledger.worker import TICK_LOCK_KEY, Worker, WorkerConfig
 from services.ledger.tests.integration.fake_chain import FakeChain, FakeTx
 from services.ledger.tests.integration.support import SETTLED, add_slips, big_wins, entries_by_slip
@@ -50,8 +54,15 @@ def fake() -> FakeChain:
 
 
 @pytest.fixture
-def worker(ledger_pool: asyncpg.Pool, fake: FakeChain, clock: Clock) -> Worker:
-    return Worker(ledger_pool, fake.factory(), CONFIG, clock=clock)
+def registry() -> CollectorRegistry:
+    return CollectorRegistry()
+
+
+@pytest.fixture
+def worker(
+    ledger_pool: asyncpg.Pool, fake: FakeChain, clock: Clock, registry: CollectorRegistry
+) -> Worker:
+    return Worker(ledger_pool, fake.factory(), CONFIG, clock=clock, metrics=LedgerMetrics(registry))
 
 
 async def statuses(pool: asyncpg.Pool) -> dict[str, str]:
@@ -278,6 +289,104 @@ async def test_the_claim_scan_uses_the_partial_index_on_settled_wins(
         await conn.execute("RESET enable_seqscan")
     plan = "\n".join(row[0] for row in rows)
     assert "bet_slips_settled_wins_by_amount" in plan, plan
+
+
+# ---------------------------------------------------------------- wins that can never be recorded
+
+# What a bet slip may hold (NUMERIC(20, 2)) and the contract never can (uint56 kobo).
+TOO_BIG_FOR_THE_CONTRACT = Decimal("999999999999999999.99")
+
+
+async def test_a_win_the_contract_cannot_hold_is_set_aside_and_the_rest_of_its_batch_is_recorded(
+    ledger_pool: asyncpg.Pool,
+    worker: Worker,
+    fake: FakeChain,
+    clock: Clock,
+    registry: CollectorRegistry,
+) -> None:
+    wins = big_wins(5)
+    # settled between the first and the second valid win: it falls in the first batch of 3
+    bad = ("bet_too_big", "won", TOO_BIG_FOR_THE_CONTRACT, SETTLED + timedelta(seconds=0.5))
+    await add_slips(ledger_pool, [*wins, bad])
+
+    with capture_logs() as logs:
+        result = await worker.tick()
+
+    assert (result.claimed, result.confirmed, result.set_aside) == (6, 5, 1)
+    sent = [bet.bet_hash for batch in fake.sent_batches for bet in batch]
+    assert sorted(sent) == sorted(bet_hash(sid) for sid, _, _, _ in wins)
+    assert [len(batch) for batch in fake.sent_batches] == [2, 3]
+    entries = await entries_by_slip(ledger_pool)
+    assert {entries[sid]["status"] for sid, _, _, _ in wins} == {"confirmed"}
+    refused = entries["bet_too_big"]
+    assert refused["status"] == "failed"
+    assert refused["error_message"] == (
+        "Unrecordable: amount out of range for the ledger: 999999999999999999.99 "
+        "(at most 72057594037927935 kobo)"
+    )
+    assert refused["set_aside_at"] == START
+    assert refused["win_amount"] == TOO_BIG_FOR_THE_CONTRACT  # kept exactly as the slip says
+    [logged] = [e for e in logs if e["event"] == "ledger_entry_set_aside"]
+    assert logged["log_level"] == "error"
+    assert logged["bet_slip_id"] == "bet_too_big"
+    assert registry.get_sample_value("ledger_entries_set_aside_total") == 1
+
+    for _ in range(3):  # far past every backoff: it is never picked again
+        clock.advance(CONFIG.retry_max_seconds * 10)
+        later = await worker.tick()
+        assert (later.sent, later.failed, later.set_aside) == (0, 0, 0)
+    assert len(fake.sent_batches) == 2
+    assert (await entries_by_slip(ledger_pool))["bet_too_big"] == refused
+    assert registry.get_sample_value("ledger_entries_set_aside_total") == 1
+
+
+async def test_an_entry_whose_stored_hash_is_not_its_bet_slips_is_set_aside_and_never_sent(
+    ledger_pool: asyncpg.Pool, worker: Worker, fake: FakeChain
+) -> None:
+    [win, other] = big_wins(2)
+    await add_slips(ledger_pool, [win, other])
+    fake.send_error = ConnectionError("down")
+    await worker.tick()  # claims both
+    fake.send_error = None
+    # An altered row: it would write this win under another bet's hash.
+    await set_entries(
+        ledger_pool,
+        "bet_hash = $1, next_attempt_at = $2 WHERE bet_slip_id = $3",
+        bet_hash("bet_someone_else").hex(),
+        START,
+        win[0],
+    )
+    await set_entries(ledger_pool, "next_attempt_at = $1", START)
+
+    result = await worker.tick()
+
+    assert (result.confirmed, result.set_aside) == (1, 1)
+    assert [bet.bet_hash for bet in fake.sent_batches[-1]] == [bet_hash(other[0])]
+    entry = (await entries_by_slip(ledger_pool))[win[0]]
+    assert entry["status"] == "failed"
+    assert entry["set_aside_at"] is not None
+    assert "bet hash" in entry["error_message"]
+
+
+async def test_an_entry_set_aside_stays_as_it_is_while_the_chain_is_unreachable(
+    ledger_pool: asyncpg.Pool, worker: Worker, clock: Clock
+) -> None:
+    await add_slips(
+        ledger_pool, [("bet_too_big", "won", TOO_BIG_FOR_THE_CONTRACT, SETTLED), *big_wins(1)]
+    )
+    await worker.tick()
+    before = (await entries_by_slip(ledger_pool))["bet_too_big"]
+
+    def unreachable() -> AbstractAsyncContextManager[LedgerChainPort]:
+        raise ConnectionError("node unreachable")
+
+    down = Worker(ledger_pool, unreachable, CONFIG, clock=clock)
+    await add_slips(ledger_pool, big_wins(1, prefix="later"))
+    clock.advance(CONFIG.retry_max_seconds * 10)
+    outage = await down.tick()
+
+    assert outage.failed == 1  # the new win, not the one set aside
+    assert (await entries_by_slip(ledger_pool))["bet_too_big"] == before
 
 
 UNUSED: Callable[..., object] | FakeTx | None = None

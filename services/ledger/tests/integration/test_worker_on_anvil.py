@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -58,6 +58,12 @@ class CrashWhileWaiting:
 
     async def wait_for_finality(self, tx_hashes: Sequence[str]) -> Finality:
         raise SimulatedCrash
+
+
+def at(start: datetime, *, hours: float) -> Callable[[], datetime]:
+    """A worker's clock stopped `hours` after `start`."""
+    moment = start + timedelta(hours=hours)
+    return lambda: moment
 
 
 async def assert_recorded_once(
@@ -206,3 +212,38 @@ async def test_wins_stay_retryable_while_the_chain_is_unreachable_and_are_record
     await assert_recorded_once(
         ledger_pool, await chain_stats(settings), [(s[0], s[2]) for s in wins]
     )
+
+
+async def test_a_win_beyond_what_the_contract_holds_is_set_aside_and_the_valid_wins_are_recorded(
+    ledger_pool: asyncpg.Pool, chain_settings: SettingsFactory
+) -> None:
+    wins = big_wins(5)
+    bad = ("bet_too_big", "won", Decimal("999999999999999999.99"), wins[2][3])
+    await add_slips(ledger_pool, [*wins, bad])
+    settings = chain_settings(ledger_batch_size=100)  # all six in one batch
+    now = datetime.now(UTC)
+
+    result = await make_worker(ledger_pool, settings, clock=lambda: now).tick()
+
+    assert (result.claimed, result.sent, result.confirmed, result.failed) == (6, 5, 5, 0)
+    assert (result.set_aside, len(result.transactions)) == (1, 1)
+    entries = await entries_by_slip(ledger_pool)
+    refused = entries["bet_too_big"]
+    assert refused["status"] == "failed"
+    assert refused["set_aside_at"] == now
+    assert refused["error_message"].startswith("Unrecordable: amount out of range")
+    assert {entries[s[0]]["status"] for s in wins} == {"confirmed"}
+    valid_kobo = sum(to_kobo(s[2]) for s in wins)
+    assert await chain_stats(settings) == (5, valid_kobo)
+
+    for hours in (1, 24, 24 * 30):  # past every backoff: never sent again
+        again = await make_worker(ledger_pool, settings, clock=at(now, hours=hours)).tick()
+        assert (again.sent, again.failed, again.set_aside) == (0, 0, 0)
+    assert (await entries_by_slip(ledger_pool))["bet_too_big"] == refused
+    assert await chain_stats(settings) == (5, valid_kobo)
+    async with connect(
+        settings.polygon_rpc_url,
+        settings.ledger_private_key.get_secret_value(),
+        str(settings.ledger_contract_address),
+    ) as chain:
+        assert await chain.get_bet_record(bet_hash("bet_too_big")) is None
