@@ -33,6 +33,8 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
+from betfuz_common.logging import configure_logging
+
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_RULES_FILE = REPO / ".run" / "router-rules.json"
 Listener = Literal["production", "test"]
@@ -250,6 +252,7 @@ def server_config(app: Starlette) -> uvicorn.Config:
     return uvicorn.Config(
         app,
         log_level="warning",
+        log_config=None,  # our own logging set-up: the stack's one format, one record per event
         server_header=False,
         date_header=False,
         proxy_headers=False,
@@ -258,6 +261,7 @@ def server_config(app: Starlette) -> uvicorn.Config:
 
 
 def main() -> None:
+    configure_logging(os.environ.get("LOG_LEVEL", "INFO"))
     host = os.environ.get("HOST", "127.0.0.1")
     port = int(os.environ.get("PORT", "8000"))
     test_port = int(os.environ.get("TEST_PORT", "8443"))

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 import betfuz_common.cli
+import betfuz_common.logging
 from betfuz_common.settings import CommonSettings, load_settings
 from deploy.ecs.render import fake_secrets, load_template, render_container
 from ledger.config import LedgerSettings
@@ -37,9 +38,8 @@ READ_BY_THE_CLI = {
     "HOST",  # bind address
     "FORWARDED_ALLOW_IPS",  # proxies trusted for X-Forwarded-*
 }
-# In the task definitions ahead of the settings that read them, which land with this round's
-# auth and metrics changes (the lead reconciles this list then). A test below fails as soon as
-# a setting reads one of them, so the list cannot outlive its reason.
+# Read by the shared logging set-up (betfuz_common/logging.py), before any settings load.
+READ_BY_LOGGING = {"LOG_FORMAT"}
 UTILITY_CODES = (
     "mtn:airtime=MTNTOP,mtn:data=MTNDATA,airtel:airtime=AIRTELTOP,airtel:data=AIRTELDATA,"
     "glo:airtime=GLOTOP,glo:data=GLODATA,9mobile:airtime=ETITOP,9mobile:data=ETIDATA"
@@ -88,7 +88,7 @@ def test_the_task_definition_sets_nothing_that_no_setting_reads(
 ) -> None:
     environment, secrets = rendered(service, resource)
     unread = set(environment) | set(secrets)
-    unread -= variables_read(SETTINGS[service]) | READ_BY_THE_CLI
+    unread -= variables_read(SETTINGS[service]) | READ_BY_THE_CLI | READ_BY_LOGGING
     assert not unread, f"{service} {resource}: set, but read by nothing: {sorted(unread)}"
 
 
@@ -125,6 +125,11 @@ def test_the_ledger_chain_comes_from_the_stack_parameters() -> None:
     assert settings.ledger_chain_id == 137
     environment, _ = rendered("ledger", "TaskDefinition")
     assert environment["LEDGER_NETWORK"] == "polygon-amoy"  # the parameter's default
+
+
+def test_every_variable_allowed_for_logging_is_really_read_there() -> None:
+    source = inspect.getsource(betfuz_common.logging)
+    assert all(f'environ.get("{name}"' in source for name in READ_BY_LOGGING)
 
 
 def test_every_variable_allowed_for_the_cli_is_really_read_there() -> None:

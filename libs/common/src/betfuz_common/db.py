@@ -20,6 +20,8 @@ _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 _MIGRATION_FILE = re.compile(r"^\d{4}_[a-z0-9_]+\.sql$")
 
 log = get_logger(__name__)
+MIGRATION_LOCK_TIMEOUT = "10s"
+MIGRATION_STATEMENT_TIMEOUT = "10min"
 
 # What repositories accept: a plain connection or one borrowed from the pool.
 Conn: TypeAlias = "asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]"
@@ -108,6 +110,10 @@ async def migrate(
                 continue
             async with conn.transaction():
                 await conn.execute(f"SET LOCAL search_path TO {schema}, public")
+                # DDL that waits for a lock queues every query behind it: fail fast instead,
+                # and let the deploy retry, rather than stall live traffic on the old release.
+                await conn.execute(f"SET LOCAL lock_timeout = '{MIGRATION_LOCK_TIMEOUT}'")
+                await conn.execute(f"SET LOCAL statement_timeout = '{MIGRATION_STATEMENT_TIMEOUT}'")
                 await conn.execute(migration.sql)
                 await conn.execute(
                     f"INSERT INTO {schema}.schema_migrations (name, checksum) VALUES ($1, $2)",  # noqa: S608

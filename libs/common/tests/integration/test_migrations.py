@@ -1,5 +1,7 @@
 import asyncio
+import time
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
@@ -63,3 +65,23 @@ def test_migration_files_must_be_numbered(tmp_path: Path) -> None:
     write(tmp_path, "create.sql", "SELECT 1;")
     with pytest.raises(ValueError, match="0001_slug"):
         discover([("svc", tmp_path)])
+
+
+async def test_a_migration_blocked_by_a_lock_fails_fast_instead_of_queueing_traffic(
+    fresh_database: Any,
+) -> None:
+    url = await fresh_database("lock_timeout")
+    holder = await asyncpg.connect(url)
+    migrator = await asyncpg.connect(url)
+    try:
+        await holder.execute("CREATE TABLE public.busy (id int)")
+        await holder.execute("BEGIN")
+        await holder.execute("LOCK TABLE public.busy IN ACCESS SHARE MODE")  # a long read
+        blocked = [Migration("demo/0001_blocked.sql", "ALTER TABLE public.busy ADD COLUMN x int")]
+        started = time.monotonic()
+        with pytest.raises(asyncpg.LockNotAvailableError):
+            await migrate(migrator, "lock_demo", blocked)
+        assert time.monotonic() - started < 30
+    finally:
+        await holder.close()
+        await migrator.close()

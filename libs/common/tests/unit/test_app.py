@@ -9,6 +9,7 @@ import asyncpg
 import httpx
 from starlette.applications import Starlette
 from starlette.requests import Request
+from structlog.testing import capture_logs
 
 from betfuz_common.api import Api, caller
 from betfuz_common.app import ServiceApp, create_service_app
@@ -335,3 +336,15 @@ def test_the_document_lists_each_operation_with_its_error_codes() -> None:
     assert set(echo_op["responses"]) == {"200", "400", "401", "403", "413", "415", "422", "503"}
     assert doc["tags"] == [{"name": "demo"}]
     assert doc["servers"] == [{"url": "http://demo.test"}]
+
+
+async def test_an_unhandled_exception_is_logged_once_and_never_reaches_the_server() -> None:
+    # raise_app_exceptions=True: had the exception left the app, uvicorn would log it a
+    # second time ("Exception in ASGI application"); here it would raise.
+    transport = httpx.ASGITransport(app=build(), raise_app_exceptions=True)
+    with capture_logs() as logs:
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+            response = await http.get("/demo/explode")
+    assert response.status_code == 500
+    errors = [entry for entry in logs if entry["log_level"] == "error"]
+    assert [entry["event"] for entry in errors] == ["unhandled_exception"]
