@@ -3,8 +3,9 @@ with a key keeps replaying its result. Failure at once, later by webhook, later 
 
 import asyncio
 import dataclasses
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from decimal import Decimal
+from typing import Any
 
 import asyncpg
 import httpx
@@ -17,7 +18,9 @@ from topup.reconcile import ReconcileConfig, reconcile_once
 
 from .conftest import FakeSelcom, buy, post_webhook, webhook_body
 
-FAILS_AT_ONCE, IN_PROGRESS, AMBIGUOUS = "08030000002", "08030000003", "08030000005"
+# A number whose purchase fails in each way: at once (051), by webhook (111 first), by the
+# query (999 first).
+PHONES = {"at_once": "08030000002", "webhook": "08030000003", "query": "08030000005"}
 NOW = ReconcileConfig(interval_seconds=1, after_seconds=0, sla_seconds=3600)
 
 
@@ -51,12 +54,31 @@ async def fail_by_query(
     assert status == "failed"
 
 
+FailedPurchase = Callable[[str, str, str | None], Awaitable[dict[str, Any]]]
+
+
+@pytest.fixture
+def failed_purchase(
+    client: httpx.AsyncClient, pool: asyncpg.Pool, ports: TopupPorts, selcom: FakeSelcom
+) -> FailedPurchase:
+    async def make(user: str, how: str, key: str | None) -> dict[str, Any]:
+        """The first answer to a purchase (by `user`, with `key`) that has then failed `how`."""
+        first: dict[str, Any] = (await buy(client, user, phone=PHONES[how], key=key)).json()
+        if how == "webhook":
+            await fail_by_webhook(client, first["reference"])
+        elif how == "query":
+            await fail_by_query(pool, ports, selcom, first["reference"])
+        return first
+
+    return make
+
+
 async def test_a_purchase_that_failed_at_once_can_be_made_again_at_once_without_a_key(
     client: httpx.AsyncClient, pool: asyncpg.Pool, make_user: MakeUser, selcom: FakeSelcom
 ) -> None:
     user = await make_user(1000)
-    first = await buy(client, user, phone=FAILS_AT_ONCE)
-    again = await buy(client, user, phone=FAILS_AT_ONCE)
+    first = await buy(client, user, phone=PHONES["at_once"])
+    again = await buy(client, user, phone=PHONES["at_once"])
     assert (first.status_code, again.status_code) == (201, 201)
     assert "idempotent-replayed" not in again.headers
     assert again.json()["transactionId"] != first.json()["transactionId"]
@@ -74,18 +96,12 @@ async def test_a_purchase_that_failed_later_can_be_made_again_at_once_without_a_
     client: httpx.AsyncClient,
     pool: asyncpg.Pool,
     make_user: MakeUser,
-    ports: TopupPorts,
-    selcom: FakeSelcom,
+    failed_purchase: FailedPurchase,
     how: str,
 ) -> None:
-    user = await make_user(3000)
-    phone = IN_PROGRESS if how == "webhook" else AMBIGUOUS
-    first = (await buy(client, user, phone=phone)).json()
+    user, phone = await make_user(3000), PHONES[how]
+    first = await failed_purchase(user, how, None)
     assert first["status"] == "pending"
-    if how == "webhook":
-        await fail_by_webhook(client, first["reference"])
-    else:
-        await fail_by_query(pool, ports, selcom, first["reference"])
     assert await balance_of(pool, user) == Decimal("3000.00")
 
     again = await buy(client, user, phone=phone)
@@ -107,19 +123,13 @@ async def test_with_an_idempotency_key_a_failed_purchase_is_replayed_not_made_ag
     client: httpx.AsyncClient,
     pool: asyncpg.Pool,
     make_user: MakeUser,
-    ports: TopupPorts,
     selcom: FakeSelcom,
+    failed_purchase: FailedPurchase,
     how: str,
 ) -> None:
-    user = await make_user(3000)
-    phone = {"at_once": FAILS_AT_ONCE, "webhook": IN_PROGRESS, "query": AMBIGUOUS}[how]
-    key = f"client-key-{how}"
-    first = (await buy(client, user, phone=phone, key=key)).json()
-    if how == "webhook":
-        await fail_by_webhook(client, first["reference"])
-    elif how == "query":
-        await fail_by_query(pool, ports, selcom, first["reference"])
-    again = await buy(client, user, phone=phone, key=key)
+    user, key = await make_user(3000), f"client-key-{how}"
+    first = await failed_purchase(user, how, key)
+    again = await buy(client, user, phone=PHONES[how], key=key)
     assert again.status_code == 201
     assert again.headers["idempotent-replayed"] == "true"
     assert again.json() == first  # the first answer, as the key promises
@@ -168,23 +178,23 @@ async def test_a_late_answer_to_a_failed_purchase_leaves_the_retry_in_flight_pro
     # customer retries (B), whose call is slow too; then A's answer arrives. Finishing A must
     # not free B's claim, or a third identical request would buy a second time beside B.
     user = await make_user(3000)
-    purchase_a = asyncio.create_task(buy(client, user, phone=IN_PROGRESS))
+    purchase_a = asyncio.create_task(buy(client, user, phone=PHONES["webhook"]))
     reference_a = await held.arrived.get()
     await fail_by_webhook(client, reference_a)
-    purchase_b = asyncio.create_task(buy(client, user, phone=IN_PROGRESS))
+    purchase_b = asyncio.create_task(buy(client, user, phone=PHONES["webhook"]))
     reference_b = await held.arrived.get()
     assert await balance_of(pool, user) == Decimal("2000.00")
 
     held.answer(reference_a, ProviderResult("success", "000", "late"))
     answer_a = await purchase_a
     assert answer_a.json()["status"] == "failed"  # the refund stands; the contradiction flagged
-    while_b_in_flight = await buy(client, user, phone=IN_PROGRESS)
+    while_b_in_flight = await buy(client, user, phone=PHONES["webhook"])
     assert while_b_in_flight.status_code == 409
     assert while_b_in_flight.json()["code"] == "idempotency_in_flight"
 
     held.answer(reference_b, ProviderResult("pending", "111", "in progress"))
     answer_b = await purchase_b
-    replay = await buy(client, user, phone=IN_PROGRESS)
+    replay = await buy(client, user, phone=PHONES["webhook"])
     assert replay.headers["idempotent-replayed"] == "true"
     assert replay.json()["transactionId"] == answer_b.json()["transactionId"]
     assert [r["status"] for r in await rows_of(pool, user)] == ["failed", "pending"]
@@ -196,7 +206,7 @@ async def test_a_topup_failing_after_its_key_expired_leaves_the_newer_purchases_
 ) -> None:
     # Pending longer than the key's 24 h: the same purchase made again claimed the key anew.
     user = await make_user(3000)
-    old = (await buy(client, user, phone=IN_PROGRESS)).json()
+    old = (await buy(client, user, phone=PHONES["webhook"])).json()
     await pool.execute(
         "UPDATE topup.topup_transactions SET created_at = now() - interval '25 hours' "
         "WHERE id = $1",
@@ -206,10 +216,10 @@ async def test_a_topup_failing_after_its_key_expired_leaves_the_newer_purchases_
         "UPDATE topup.idempotency_keys SET expires_at = now() - interval '1 hour' WHERE scope = $1",
         user,
     )
-    newer = (await buy(client, user, phone=IN_PROGRESS)).json()
+    newer = (await buy(client, user, phone=PHONES["webhook"])).json()
     assert newer["transactionId"] != old["transactionId"]
     await fail_by_webhook(client, old["reference"])
-    replay = await buy(client, user, phone=IN_PROGRESS)
+    replay = await buy(client, user, phone=PHONES["webhook"])
     assert replay.headers["idempotent-replayed"] == "true"
     assert replay.json()["transactionId"] == newer["transactionId"]
     assert await balance_of(pool, user) == Decimal("2000.00")
