@@ -1,5 +1,6 @@
 """The sandbox HTTP app: Selcom's process and query endpoints with real digest checks, signed
-webhooks back to the API, and call counts for tests at /_sandbox/calls."""
+webhooks back to the API, and call counts for tests at /_sandbox/calls (`duplicate`: process
+calls refused because the transid was already there)."""
 
 from __future__ import annotations
 
@@ -196,9 +197,11 @@ def create_app(config: SandboxConfig) -> Starlette:
             return _answer("400", "; ".join(invalid), 400)
         transid = str(fields["transid"])
         state.calls[("process", transid)] += 1
-        known = state.txns.get(transid)
-        if known is not None:  # Selcom dedupes on transid: the same answer, nothing done again
-            return _answer(known.code, "duplicate transid", reference=known.reference)
+        if transid in state.txns:
+            # Nothing is done again, and the first answer is not repeated: like other gateways,
+            # the repeat is refused. Only the query says what became of the order.
+            state.calls[("duplicate", transid)] += 1
+            return _answer("409", "duplicate transid", 409)
         behaviour = behaviour_for(str(fields["utilityref"]))
         if behaviour.lost_once and transid not in state.lost:
             state.lost.add(transid)
@@ -233,7 +236,7 @@ def create_app(config: SandboxConfig) -> Starlette:
             return _answer("400", "transid is required: /v1/utilitypayment/query?transid=…", 400)
         state.calls[("query", transid)] += 1
         txn = state.txns.get(transid)
-        if txn is None:
+        if txn is None or state.calls[("query", transid)] <= txn.behaviour.query_lag:
             return _answer("404", f"transaction {transid} not found")
         item = {
             "transid": txn.transid,
@@ -253,7 +256,8 @@ def create_app(config: SandboxConfig) -> Starlette:
                 {"message": "transid is required: /_sandbox/calls?transid=<the topup's reference>"},
                 status_code=400,
             )
-        counts = {kind: state.calls[(kind, transid)] for kind in ("process", "query", "webhook")}
+        kinds = ("process", "duplicate", "query", "webhook")
+        counts = {kind: state.calls[(kind, transid)] for kind in kinds}
         txn = state.txns.get(transid)
         return JSONResponse({"transid": transid, **counts, "status": txn.status if txn else None})
 

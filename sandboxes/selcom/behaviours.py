@@ -12,6 +12,13 @@
 | 08030000008  | sleeps past the client's timeout | no webhook; the query says FAILED           |
 | 08030000009  | first call 503, request lost     | the query says not found (404); a second    |
 |              |                                  | process call with the same transid succeeds |
+| 08030000010  | 999 ambiguous                    | the query lags: not found (404) three times |
+|              |                                  | although Selcom has it, then SUCCESS        |
+| 08030000011  | 999 ambiguous                    | the query lags three times, then FAILED     |
+
+A process call with a transid the sandbox already has is refused, as gateways refuse a reused
+reference: HTTP 409, result code 409, "duplicate transid". It never repeats the first answer;
+the query is what tells the result.
 """
 
 from __future__ import annotations
@@ -40,6 +47,7 @@ class Behaviour:
     timeout: bool = False
     lost_once: bool = False
     message: str = DELIVERED  # what the process answer says
+    query_lag: int = 0  # how many queries answer "not found" although the order is known
 
     @property
     def final_message(self) -> str:
@@ -66,6 +74,8 @@ BEHAVIOURS: dict[str, Behaviour] = {
         "timeout_failure", FAILURE_CODE, "FAILED", timeout=True, message=REFUSED + LATE
     ),
     "08030000009": Behaviour("lost_once", "000", "SUCCESS", lost_once=True),
+    "08030000010": Behaviour("lagging_success", "999", "SUCCESS", message=AMBIGUOUS, query_lag=3),
+    "08030000011": Behaviour("lagging_failure", "999", "FAILED", message=AMBIGUOUS, query_lag=3),
 }
 
 

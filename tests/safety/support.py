@@ -72,14 +72,34 @@ class ProviderTxn:
     final: bool  # Selcom has decided (a query now says SUCCESS/FAILED)
 
 
+_DUPLICATE = {"result": "FAIL", "message": "duplicate transid"}
+# How gateways answer a process call whose transid they already have. None of them repeats the
+# first result: an error code (documented or not), an HTTP 4xx (one carrying a final-failure
+# code in its body), or a body nobody can read.
+DUPLICATE_ANSWERS: dict[str, tuple[int, dict[str, Any] | bytes]] = {
+    "http_409": (409, {"resultcode": "409", **_DUPLICATE}),
+    "http_409_final_code": (409, {"resultcode": "051", **_DUPLICATE}),
+    "http_400": (400, {"resultcode": "400", "message": "transid already used"}),
+    "http_422_no_code": (422, {"error": "duplicate reference"}),
+    "code_094": (200, {"resultcode": "094", **_DUPLICATE}),
+    "code_409": (200, {"resultcode": "409", **_DUPLICATE}),
+    "unreadable": (200, b"<html>duplicate transid</html>"),
+}
+
+
 @dataclass
 class ControllableSelcom:
     """Selcom's protocol on an httpx.MockTransport; outcome by the number topped up, exactly as
     sandboxes/selcom/behaviours.py documents. The in-progress numbers (111/927) stay undecided
-    until the test calls `finish`. Timeouts raise at once instead of sleeping."""
+    until the test calls `finish`. Timeouts raise at once instead of sleeping. The query may lag
+    (answer "not found" for an order it has): by the number's behaviour, or for any transid the
+    test puts in `lagging`. A re-submitted transid is answered as `duplicate_answer` says."""
 
     txns: dict[str, ProviderTxn] = field(default_factory=dict)
     lost: set[str] = field(default_factory=set)
+    lagging: set[str] = field(default_factory=set)
+    duplicate_answer: str = "http_409"
+    queries: Counter[str] = field(default_factory=Counter)  # by transid
     calls: Counter[str] = field(default_factory=Counter)
 
     def transport(self) -> httpx.MockTransport:
@@ -90,14 +110,23 @@ class ControllableSelcom:
             return self._process(request)
         return self._query(request.url.params["transid"])
 
+    def lags(self, transid: str) -> bool:
+        """Whether the next query of this known transid will answer "not found"."""
+        txn = self.txns.get(transid)
+        if txn is None:
+            return False
+        return transid in self.lagging or self.queries[transid] < txn.behaviour.query_lag
+
     def _process(self, request: httpx.Request) -> httpx.Response:
         body = jsonio.loads(request.content)
         transid, behaviour = body["transid"], behaviour_for(body["utilityref"])
         self.calls["process"] += 1
-        known = self.txns.get(transid)
-        if known is not None:  # Selcom dedupes on transid: same answer, nothing done again
-            self.calls["process_duplicate"] += 1
-            return _answer(self._code(known), transid)
+        if transid in self.txns:  # nothing done again; the refusal says nothing of the result
+            self.calls["process_duplicate_" + self.duplicate_answer] += 1
+            status, answer = DUPLICATE_ANSWERS[self.duplicate_answer]
+            if isinstance(answer, bytes):
+                return httpx.Response(status, content=answer)
+            return httpx.Response(status, json=answer)
         if behaviour.lost_once and transid not in self.lost:
             self.lost.add(transid)
             self.calls["fault_lost"] += 1
@@ -114,8 +143,11 @@ class ControllableSelcom:
 
     def _query(self, transid: str) -> httpx.Response:
         self.calls["query"] += 1
+        lagging = self.lags(transid)
+        self.queries[transid] += 1
         txn = self.txns.get(transid)
-        if txn is None:
+        if txn is None or lagging:
+            self.calls["query_lagging" if lagging else "query_not_found"] += 1
             return httpx.Response(200, json={"resultcode": "404", "message": "not found"})
         status = txn.behaviour.final if txn.final else "PENDING"
         item = {"status": status, "reference": "SEL-" + transid}

@@ -4,8 +4,11 @@ step.
 
 The apps are the services' own `create_app` with their real lifespans, driven in-process over
 ASGI. Selcom is a fake whose outcomes follow sandboxes/selcom/behaviours.py number for number
-(success, definitive failure, in progress, ambiguous, timeout, lost request) and which decides
-in-progress orders only when the machine says so; Wema is the repository's sandbox app.
+(success, definitive failure, in progress, ambiguous, timeout, lost request, lagging query) and
+which decides in-progress orders only when the machine says so. Its query may lag for any order
+the machine picks, and it answers a re-submitted transid the ways real gateways do (an error
+code, an HTTP 4xx, an unreadable body: never the first result), the way chosen per tick. Wema
+is the repository's sandbox app.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from betfuz_testing.wallets import new_user
 from sandboxes.selcom.behaviours import behaviour_for
 from tests.safety import figures
 from tests.safety.support import (
+    DUPLICATE_ANSWERS,
     LoopThread,
     Services,
     account_drift,
@@ -48,11 +52,13 @@ from tests.safety.support import (
 )
 from topup.reconcile import ReconcileConfig, reconcile_once
 
-PHONES = [f"0803000000{n}" for n in range(1, 10)]  # one per sandbox behaviour
+PHONES = [f"080300000{n:02d}" for n in range(1, 12)]  # one per sandbox behaviour
 AMOUNTS = [Decimal(v) for v in ("50", "100.50", "999.99", "5000", "20000", "50000")]
 INITIAL = [Decimal(v) for v in ("0", "5000", "60000", "200000")]
 DEPOSITS = [Decimal(v) for v in ("100", "2500.75", "50000")]
 # Every pending topup is due at once; the machine's "time passes" step makes it so.
+# Webhook statuses that are no verdict: noted, never settled on.
+NOT_A_VERDICT = ["PENDING", "FAIL", "ERROR", "PROCESSING"]
 TICK = ReconcileConfig(interval_seconds=0, after_seconds=0, sla_seconds=300)
 FINAL = {"SUCCESS": "completed", "FAILED": "failed"}
 SETTINGS = settings(
@@ -103,6 +109,12 @@ class MoneyMachine(RuleBasedStateMachine):
     @initialize(first=st.sampled_from(INITIAL), second=st.sampled_from(INITIAL))
     def open_wallets(self, first: Decimal, second: Decimal) -> None:
         async def go() -> None:
+            # Earlier examples' topups are out of this one's ticks (the fake outlives examples).
+            await self.svc.pool.execute(
+                "UPDATE topup.topup_transactions SET next_check_at = now() + interval '1 day' "
+                "WHERE status = 'pending'"
+            )
+            self.svc.selcom.lagging.clear()
             for initial in (first, second):
                 user_id = await new_user(self.svc.pool, initial)
                 number = await open_account(self.svc, user_id)
@@ -124,6 +136,12 @@ class MoneyMachine(RuleBasedStateMachine):
             Decimal(0),
         )
         return wallet.initial + wallet.deposits - held
+
+    async def failed(self, topup_id: str) -> bool:
+        status = await self.svc.pool.fetchval(
+            "SELECT status FROM topup.topup_transactions WHERE id = $1", topup_id
+        )
+        return bool(status == "failed")
 
     async def post_topup(
         self, wallet: Wallet, body: dict[str, Any], key: str | None
@@ -172,30 +190,63 @@ class MoneyMachine(RuleBasedStateMachine):
         explicit_key=st.booleans(),
     )
     def purchase(self, who: int, phone: str, amount: Decimal, explicit_key: bool) -> None:
-        wallet = self.wallets[who]
-        body = {"phone": phone, "carrier": "mtn", "amount": amount, "type": "airtime"}
         key = uuid.uuid4().hex if explicit_key else None
+        self.run(self.buy(self.wallets[who], phone, amount, key))
+
+    @precondition(lambda self: bool(self.keys))
+    @rule(data=st.data())
+    def purchase_again(self, data: st.DataObject) -> None:
+        """The same purchase once more, with the key it had (or none): replayed, unless it had
+        no key and failed, when it is made again at once."""
+        user_id, name = data.draw(st.sampled_from(list(self.keys)))
+        body, _ = self.keys[(user_id, name)]
+        wallet = next(w for w in self.wallets if w.user_id == user_id)
+        key = None if name.startswith("derived:") else name
+        self.run(self.buy(wallet, body["phone"], body["amount"], key))
+
+    def failed_without_key(self) -> list[tuple[str, str]]:
+        failed = {t.topup_id for t in self.topups.values() if t.signalled and t.truth == "failed"}
+        return [
+            k
+            for k, (_, topup_id) in self.keys.items()
+            if k[1].startswith("derived:") and topup_id in failed
+        ]
+
+    @precondition(lambda self: bool(self.failed_without_key()))
+    @rule(data=st.data())
+    def purchase_again_after_failure(self, data: st.DataObject) -> None:
+        """A purchase without a key that failed (at once, by webhook or by the query), made
+        again: accepted at once as a new purchase (docs/DESIGN.md §6)."""
+        user_id, name = data.draw(st.sampled_from(self.failed_without_key()))
+        body, _ = self.keys[(user_id, name)]
+        wallet = next(w for w in self.wallets if w.user_id == user_id)
+        self.run(self.buy(wallet, body["phone"], body["amount"], None))
+
+    async def buy(self, wallet: Wallet, phone: str, amount: Decimal, key: str | None) -> None:
+        body = {"phone": phone, "carrier": "mtn", "amount": amount, "type": "airtime"}
         name = key or f"derived:{phone}:{amount}"
-
-        async def go() -> None:
-            known = self.keys.get((wallet.user_id, name))
-            before = await self.spendable(wallet)
-            response = await self.post_topup(wallet, body, key)
-            self.stats["purchases_sent"] += 1
-            if known is not None:  # the same purchase inside 24 h: the original answer
-                assert response.status_code == 201, response.text
-                assert response.headers.get("idempotent-replayed") == "true"
-                assert response.json()["transactionId"] == known[1]
-                self.stats["duplicates_purchase_replayed"] += 1
-            elif before < amount:
-                assert response.status_code == 402, response.text
-                self.stats["purchases_insufficient_funds"] += 1
-            else:
-                assert response.status_code == 201, response.text
-                self.keys[(wallet.user_id, name)] = (body, response.json()["transactionId"])
-                self.remember(wallet, phone, amount, response.json())
-
-        self.run(go())
+        known = self.keys.get((wallet.user_id, name))
+        again = known is not None and key is None and await self.failed(known[1])
+        if again:  # a failed purchase frees its derived key: it may be made again at once
+            known = None
+        before = await self.spendable(wallet)
+        response = await self.post_topup(wallet, body, key)
+        self.stats["purchases_sent"] += 1
+        if again:
+            assert "idempotent-replayed" not in response.headers, response.text
+            self.stats["purchases_again_after_failure"] += 1
+        if known is not None:  # the same purchase inside 24 h: the original answer
+            assert response.status_code == 201, response.text
+            assert response.headers.get("idempotent-replayed") == "true"
+            assert response.json()["transactionId"] == known[1]
+            self.stats["duplicates_purchase_replayed"] += 1
+        elif before < amount:
+            assert response.status_code == 402, response.text
+            self.stats["purchases_insufficient_funds"] += 1
+        else:
+            assert response.status_code == 201, response.text
+            self.keys[(wallet.user_id, name)] = (body, response.json()["transactionId"])
+            self.remember(wallet, phone, amount, response.json())
 
     @precondition(lambda self: any(not name.startswith("derived:") for _, name in self.keys))
     @rule(data=st.data())
@@ -246,10 +297,11 @@ class MoneyMachine(RuleBasedStateMachine):
 
     # --- Selcom ---------------------------------------------------------------------------
 
+    # Every list a rule draws from is in the order the example made things, never sorted by
+    # ids or references: those are random, and a replayed example must draw the same things.
     def undecided(self) -> list[str]:
-        return sorted(
-            r for r, t in self.svc.selcom.txns.items() if not t.final and r in self.topups
-        )
+        txns = self.svc.selcom.txns
+        return [r for r in self.topups if r in txns and not txns[r].final]
 
     def decided(self) -> list[str]:
         txns = self.svc.selcom.txns
@@ -260,21 +312,47 @@ class MoneyMachine(RuleBasedStateMachine):
     def selcom_decides(self, data: st.DataObject) -> None:
         self.svc.selcom.finish(data.draw(st.sampled_from(self.undecided())))
 
+    def query_keeps_up(self) -> list[str]:
+        """Topups Selcom has, still open, whose query is not lagging yet."""
+        selcom = self.svc.selcom
+        return [
+            r
+            for r, t in self.topups.items()
+            if r in selcom.txns and r not in selcom.lagging and not t.signalled
+        ]
+
+    @precondition(lambda self: bool(self.query_keeps_up()))
+    @rule(data=st.data())
+    def selcom_query_lags(self, data: st.DataObject) -> None:
+        """Selcom has the order, but its query answers "not found" until it catches up: the
+        service re-submits the same transid and is refused as a duplicate."""
+        self.svc.selcom.lagging.add(data.draw(st.sampled_from(self.query_keeps_up())))
+        self.stats["faults_query_lag"] += 1
+
+    def lagging(self) -> list[str]:  # the fake outlives an example: only this one's topups
+        return [r for r in self.topups if r in self.svc.selcom.lagging]
+
+    @precondition(lambda self: bool(self.lagging()))
+    @rule(data=st.data())
+    def selcom_query_catches_up(self, data: st.DataObject) -> None:
+        self.svc.selcom.lagging.discard(data.draw(st.sampled_from(self.lagging())))
+
     @precondition(lambda self: bool(self.decided()))
     @rule(
         data=st.data(),
         copies=st.integers(1, 3),
-        stale=st.integers(0, 2),
+        stale=st.lists(st.sampled_from(NOT_A_VERDICT), max_size=2),
         concurrent=st.booleans(),
     )
     def selcom_webhooks(
-        self, data: st.DataObject, copies: int, stale: int, concurrent: bool
+        self, data: st.DataObject, copies: int, stale: list[str], concurrent: bool
     ) -> None:
-        """The final webhook, maybe several times, mixed with stale PENDING ones, in any order."""
+        """The final webhook, maybe several times, mixed with stale or non-final ones (PENDING,
+        Selcom's catch-all FAIL, ERROR), in any order."""
         reference = data.draw(st.sampled_from(self.decided()))
         topup = self.topups[reference]
         final = "SUCCESS" if topup.truth == "completed" else "FAILED"
-        order = data.draw(st.permutations([final] * copies + ["PENDING"] * stale))
+        order = data.draw(st.permutations([final] * copies + stale))
 
         async def go() -> None:
             async def send(status: str) -> str:
@@ -298,7 +376,7 @@ class MoneyMachine(RuleBasedStateMachine):
             topup.signalled = True
             self.stats["webhooks_sent"] += len(order)
             self.stats["duplicates_webhook"] += copies - 1
-            self.stats["faults_stale_or_out_of_order_webhook"] += stale
+            self.stats["faults_stale_or_out_of_order_webhook"] += len(stale)
 
         self.run(go())
 
@@ -347,18 +425,27 @@ class MoneyMachine(RuleBasedStateMachine):
 
         self.run(go())
 
-    @rule(time_passes=st.booleans(), with_webhooks=st.integers(0, 2))
-    def reconciliation_tick(self, time_passes: bool, with_webhooks: int) -> None:
+    @rule(
+        time_passes=st.booleans(),
+        with_webhooks=st.integers(0, 2),
+        duplicate=st.sampled_from(sorted(DUPLICATE_ANSWERS)),
+    )
+    def reconciliation_tick(self, time_passes: bool, with_webhooks: int, duplicate: str) -> None:
         """One tick; when time has passed every pending topup is due. Webhooks for decided
-        topups may race the tick."""
+        topups may race the tick. A re-submit of a transid Selcom has (its query lags) is
+        answered as `duplicate` says, and must leave the topup pending."""
+        selcom = self.svc.selcom
+        selcom.duplicate_answer = duplicate
 
         async def go() -> None:
-            if time_passes:
-                await self.svc.pool.execute(
-                    "UPDATE topup.topup_transactions SET next_check_at = now() "
-                    "WHERE status = 'pending' AND user_id = ANY($1)",
-                    [w.user_id for w in self.wallets],
-                )
+            # Time is the machine's: when it passes every pending topup of ours is due, when it
+            # does not none is. Never the wall clock, or a replayed example would differ.
+            await self.svc.pool.execute(
+                "UPDATE topup.topup_transactions SET next_check_at = now() "
+                "+ make_interval(secs => $2) WHERE status = 'pending' AND user_id = ANY($1)",
+                [w.user_id for w in self.wallets],
+                0.0 if time_passes else 3600.0,
+            )
             racing = self.decided()[:with_webhooks]
             sends = []
             for reference in racing:
@@ -368,6 +455,8 @@ class MoneyMachine(RuleBasedStateMachine):
                 )
                 sends.append(self.svc.topup.post("/topup/webhook", content=body, headers=headers))
             pending_before = {r for r, s in (await self.statuses()).items() if s == "pending"}
+            lagging = {r for r in pending_before if selcom.lags(r)}
+            duplicates_before = selcom.calls["process_duplicate_" + duplicate]
             report, answers = await asyncio.gather(
                 reconcile_once(self.svc.topup_ports, TICK), asyncio.gather(*sends)
             )
@@ -375,11 +464,18 @@ class MoneyMachine(RuleBasedStateMachine):
             assert all(a.status_code == 200 for a in answers)
             for reference in racing:
                 self.topups[reference].signalled = True
+            after = await self.statuses()
+            for reference in lagging - set(racing):
+                # Queried, "not found", re-submitted, refused as a duplicate: still pending.
+                assert after[reference] == "pending", (reference, duplicate, after[reference])
             if time_passes:
-                for reference in pending_before:
-                    txn = self.svc.selcom.txns.get(reference)
+                for reference in pending_before - lagging:
+                    txn = selcom.txns.get(reference)
                     if txn is None or txn.final:  # lost (re-submitted) or decided: settled now
                         self.topups[reference].signalled = True
+            self.stats["duplicates_resubmit_refused"] += (
+                selcom.calls["process_duplicate_" + duplicate] - duplicates_before
+            )
             self.stats["reconcile_ticks"] += 1
             self.stats["reconcile_resubmits"] += report.resubmitted
             self.stats["webhooks_sent"] += len(racing)

@@ -70,6 +70,53 @@ async def test_each_sandbox_behaviour_ends_in_the_right_status_and_balance(
     assert refunds == (1 if final_status == "failed" else 0)
 
 
+@pytest.mark.parametrize(
+    ("phone", "final_status"),
+    [("08030000010", "completed"), ("08030000011", "failed")],
+    ids=["lagging-then-success", "lagging-then-failure"],
+)
+async def test_a_resubmit_refused_as_a_duplicate_keeps_the_topup_pending_until_the_query_settles(
+    stack: Stack,
+    http: httpx.AsyncClient,
+    pool: asyncpg.Pool,
+    make_user: MakeUser,
+    phone: str,
+    final_status: str,
+) -> None:
+    # 999; the query lags (404) although Selcom has the order; each re-submit with the same
+    # transid is refused "409 duplicate transid". None of that is a failure: the topup stays
+    # pending, is queried again, is flagged at the SLA, and only the query's verdict settles it.
+    user = await make_user(5000)
+    created = (await buy(http, stack, user, phone)).json()
+    assert created["status"] == "pending"
+    # Already past the SLA when reconciliation first looks, so the flag comes while it lags.
+    await pool.execute(
+        "UPDATE topup.topup_transactions SET created_at = now() - interval '1 hour' WHERE id = $1",
+        created["transactionId"],
+    )
+    view = await settled(http, stack, user, created["transactionId"], within=60)
+    assert view["status"] == final_status
+    row = await pool.fetchrow(
+        "SELECT review_flag, metadata FROM topup.topup_transactions WHERE id = $1",
+        created["transactionId"],
+    )
+    assert row is not None
+    assert row["review_flag"] == "sla_breached"
+    calls = await sandbox_calls(http, stack, created["reference"])
+    lag = 3  # sandboxes/selcom/behaviours.py
+    assert (calls["query"], calls["duplicate"], calls["process"]) == (lag + 1, lag, lag + 1)
+    assert row["metadata"]["resubmits"] == lag
+    refunds = await pool.fetch(
+        "SELECT source FROM topup.refunds WHERE topup_id = $1", created["transactionId"]
+    )
+    if final_status == "failed":
+        assert [r["source"] for r in refunds] == ["query"]  # the verdict, not a duplicate
+        assert await balance_of(pool, user) == Decimal("5000.00")
+    else:
+        assert refunds == []
+        assert await balance_of(pool, user) == Decimal("4000.00")
+
+
 async def test_a_hundred_concurrent_identical_purchases_debit_once_and_call_selcom_once(
     stack: Stack, http: httpx.AsyncClient, pool: asyncpg.Pool, make_user: MakeUser
 ) -> None:

@@ -76,6 +76,10 @@ class Topup(Value):
     def from_row(cls, row: Any) -> Topup:
         return cls.model_validate(dict(row))
 
+    def order(self) -> Order:
+        """What the customer asked for, as the purchase recorded it."""
+        return Order(phone=self.phone, carrier=self.carrier, amount=self.amount, type=self.type)
+
 
 class Purchase(Value):
     """The answer to a purchase: the topup as it was answered, and whether it is a replay."""

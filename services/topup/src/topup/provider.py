@@ -1,7 +1,22 @@
 """Selcom utility-payment client: signed calls, answers mapped to what they mean for a topup.
 
-Only an answer that carries a result code is definitive. Timeouts, connection errors, 5xx and
-unreadable bodies mean "we do not know", so the topup stays pending and is queried later.
+A refund needs proof that Selcom did not, and never will, deliver the airtime. Selcom publishes
+four kinds of answer: 000 success, 111 and 927 in progress, 999 ambiguous, and "FAIL" for all
+other codes. We do not take that last one at its word: Selcom's own documentation shows a FAIL
+for "no response from upstream system", and gateways answer a repeated transid with an error
+code of their own. So an answer means, and only means:
+
+- success: code 000 (in a query item, also an explicit SUCCESS status);
+- failed: a code on FINAL_FAILURE_CODES, the explicit list of "not processed, and final" answers
+  (051, the definitive failure our Selcom integration and its sandbox use), or in a query item
+  an explicit FAILED-family status that its code, when it has one, does not contradict;
+- pending: everything else. The in-progress and ambiguous codes; any code we do not know as
+  final (a "duplicate transid" error to a re-submit among them, logged); any HTTP status other
+  than 2xx, whatever its body says (401/403 also logged as errors: our credentials were refused
+  and a person must act); a body we cannot read; a timeout; a network error.
+
+A code joins FINAL_FAILURE_CODES only when Selcom confirms in writing that it is final. Until
+then a topup answered with it stays pending, is queried again, and is flagged at the SLA.
 """
 
 from __future__ import annotations
@@ -25,21 +40,24 @@ PROCESS_PATH = "/v1/utilitypayment/process"
 QUERY_PATH = "/v1/utilitypayment/query"
 SUCCESS_CODE = "000"
 IN_PROGRESS_CODES = frozenset({"111", "927", "999"})
+FINAL_FAILURE_CODES = frozenset({"051"})
 # The query answers this when it has never seen the transid.
 NOT_FOUND_CODES = frozenset({"404"})
 _SUCCESS_STATUSES = frozenset({"SUCCESS", "SUCCESSFUL", "COMPLETED"})
-_FAILED_STATUSES = frozenset({"FAIL", "FAILED", "FAILURE", "REJECTED", "CANCELLED", "ERROR"})
+# Explicit verdicts only: "FAIL" and "ERROR" also label answers whose outcome is unknown.
+_FAILED_STATUSES = frozenset({"FAILED", "FAILURE", "REJECTED", "CANCELLED"})
 
 
 def outcome_for_code(code: str) -> Outcome:
     if code == SUCCESS_CODE:
         return "success"
-    if code in IN_PROGRESS_CODES:
-        return "pending"
-    return "failed"
+    if code in FINAL_FAILURE_CODES:
+        return "failed"
+    return "pending"  # in progress, ambiguous, or not known to be final
 
 
 def outcome_for_status(status: str) -> Outcome:
+    """A status word (a webhook's, a query item's): only an explicit verdict settles."""
     upper = status.strip().upper()
     if upper in _SUCCESS_STATUSES:
         return "success"
@@ -96,14 +114,17 @@ class SelcomClient:
             "POST", PROCESS_PATH, content=jsonio.dumps(fields), headers=headers
         )
         body = await self._send(request, order.transid, "process")
-        if body is None:
-            return ProviderResult("pending", None, "no definitive answer from Selcom")
+        if isinstance(body, ProviderResult):
+            return body
         code = _code(body)
         if code is None:
             return ProviderResult("pending", None, "Selcom answered without a result code")
-        return ProviderResult(
-            outcome_for_code(code), code, _text(body.get("message")), _reference(body)
-        )
+        outcome = outcome_for_code(code)
+        if outcome == "pending" and code not in IN_PROGRESS_CODES:
+            log.warning(
+                "selcom_unrecognised_code", call="process", transid=order.transid, code=code
+            )
+        return ProviderResult(outcome, code, _text(body.get("message")), _reference(body))
 
     async def query(self, transid: str) -> ProviderResult:
         fields = {"transid": transid}
@@ -111,8 +132,8 @@ class SelcomClient:
             "GET", QUERY_PATH, params=fields, headers=self._headers(fields)
         )
         body = await self._send(request, transid, "query")
-        if body is None:
-            return ProviderResult("pending", None, "no definitive answer from Selcom")
+        if isinstance(body, ProviderResult):
+            return body
         code = _code(body)
         message = _text(body.get("message"))
         if code in NOT_FOUND_CODES:
@@ -126,12 +147,7 @@ class SelcomClient:
             return ProviderResult("pending", code, "unreadable query data")
         item_code = _code(item)
         status = item.get("status") or item.get("payment_status")
-        if isinstance(status, str) and status:
-            outcome = outcome_for_status(status)
-        elif item_code is not None:
-            outcome = outcome_for_code(item_code)
-        else:
-            outcome = "pending"
+        outcome = _item_outcome(status if isinstance(status, str) else None, item_code)
         return ProviderResult(
             outcome,
             item_code or code,
@@ -139,33 +155,48 @@ class SelcomClient:
             _reference(item) or _reference(body),
         )
 
-    async def _send(self, request: httpx.Request, transid: str, call: str) -> dict[str, Any] | None:
+    async def _send(
+        self, request: httpx.Request, transid: str, call: str
+    ) -> dict[str, Any] | ProviderResult:
+        """Selcom's answer (a JSON object under a 2xx), or the pending result saying why there
+        is none: an HTTP refusal, a 5xx or an unreadable body is not Selcom's word on the order."""
         started = time.perf_counter()
         try:
             response = await self._http.send(request)
         except httpx.TimeoutException:
             log.warning("selcom_timeout", call=call, transid=transid)
-            return None
+            return ProviderResult("pending", None, "no definitive answer from Selcom")
         except httpx.HTTPError as exc:
             log.warning("selcom_unreachable", call=call, transid=transid, error=type(exc).__name__)
-            return None
+            return ProviderResult("pending", None, "no definitive answer from Selcom")
         elapsed_ms = round((time.perf_counter() - started) * 1000, 2)
+        status = response.status_code
         log.info(
-            "selcom_call",
-            call=call,
-            transid=transid,
-            http_status=response.status_code,
-            duration_ms=elapsed_ms,
+            "selcom_call", call=call, transid=transid, http_status=status, duration_ms=elapsed_ms
         )
-        if response.status_code >= 500:
-            return None
         try:
-            body = jsonio.loads(response.content)
+            loaded = jsonio.loads(response.content)
         except jsonio.JsonError:
-            return None
-        if response.status_code in (401, 403):
-            log.error("selcom_rejected_credentials", call=call, transid=transid)
-        return body if isinstance(body, dict) else None
+            loaded = None
+        body = loaded if isinstance(loaded, dict) else None
+        if response.is_success and body is not None:
+            return body
+        if status in (401, 403):
+            log.error("selcom_rejected_credentials", call=call, transid=transid, http_status=status)
+        elif 400 <= status < 500:
+            # A re-submit refused as "duplicate transid" lands here: Selcom has the order.
+            log.warning("selcom_refused", call=call, transid=transid, http_status=status)
+        said = "" if body is None else f": {_code(body) or '-'} {_text(body.get('message'))}"
+        return ProviderResult("pending", None, _text(f"HTTP {status} from Selcom{said}".strip()))
+
+
+def _item_outcome(status: str | None, code: str | None) -> Outcome:
+    """A query's transaction item settles only when what it says is a verdict and its status
+    word and its code, when it has both, agree."""
+    said = {outcome_for_status(status)} if status else set()
+    if code is not None:
+        said.add(outcome_for_code(code))
+    return said.pop() if len(said) == 1 else "pending"
 
 
 def _code(body: Mapping[str, Any]) -> str | None:

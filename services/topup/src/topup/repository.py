@@ -102,6 +102,19 @@ async def find_recent_by_idempotency_key(
     )
 
 
+async def newer_with_key_exists(conn: Conn, topup: Topup) -> bool:
+    """Whether the user made a purchase under the same idempotency key after this one."""
+    return bool(
+        await conn.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM topup.topup_transactions "
+            "WHERE user_id = $1 AND idempotency_key = $2 AND created_at > $3)",
+            topup.user_id,
+            topup.idempotency_key,
+            topup.created_at,
+        )
+    )
+
+
 async def get_by_reference(conn: Conn, reference: str) -> Topup | None:
     return _one(
         await conn.fetchrow(

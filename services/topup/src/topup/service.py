@@ -114,11 +114,24 @@ async def _finish(
     ports: TopupPorts, conn: Conn, idempotency: IdempotentRequest, topup: Topup
 ) -> None:
     if idempotency.derived and topup.status is TopupStatus.FAILED:
-        # The spec's derived key must not stop the customer from trying again at once after a
-        # failed (and refunded) purchase: nothing of it needs protecting from a repeat.
-        await ports.idempotency.release(conn, idempotency)
+        # The transaction that failed it also forgot the derived key (`_forget_derived_key`).
+        # The key row, if any, is now a newer identical purchase's claim: touching it would let
+        # a third one through while that one is in flight.
         return
     await ports.idempotency.finish(conn, idempotency, topup.model_dump(mode="json"))
+
+
+async def _forget_derived_key(ports: TopupPorts, conn: Conn, topup: Topup) -> None:
+    """After a failure (and refund), the spec's derived key must not stop the customer from
+    trying again at once: nothing of that purchase needs protecting from a repeat. A client's
+    own key keeps replaying the failure, as a client key must."""
+    if topup.idempotency_key != derived_key(topup.user_id, topup.order()):
+        return
+    # A topup pending past the key's 24 h may fail after the same purchase was made again and
+    # claimed the expired key anew: that claim is the newer purchase's, not ours to drop.
+    if await repo.newer_with_key_exists(conn, topup):
+        return
+    await ports.idempotency.forget(conn, topup.user_id, topup.idempotency_key)
 
 
 async def submit(ports: TopupPorts, topup: Topup) -> ProviderResult:
@@ -180,8 +193,7 @@ async def _settle(
         if topup is not None:
             await repo.credit_wallet(conn, topup.user_id, topup.amount)
             await repo.insert_refund(conn, topup, source, result.message)
-            if topup.idempotency_key.startswith(DERIVED_PREFIX):
-                await ports.idempotency.forget(conn, topup.user_id, topup.idempotency_key)
+            await _forget_derived_key(ports, conn, topup)
             ports.metrics.refunds.labels(source).inc()
     if topup is not None:
         await repo.notify_status(conn, topup)

@@ -24,19 +24,23 @@ PROCESS_CODES = {"08030000002": "051", "08030000003": "111", "08030000005": "999
 
 
 class FakeSelcom:
-    """Counts calls per transid; process answers by number, query answers what a test set."""
+    """Counts calls per transid; process answers by number unless a test set an answer for the
+    transid (HTTP status, body: how a re-submit is answered), query answers what a test set."""
 
     def __init__(self) -> None:
         self.calls: Counter[tuple[str, str]] = Counter()
         self.query_answers: dict[str, dict[str, Any]] = {}
-        self.process_override: dict[str, Any] | None = None
+        self.process_answers: dict[str, tuple[int, dict[str, Any] | bytes]] = {}
 
     def handler(self, request: httpx.Request) -> httpx.Response:
         if request.url.path.endswith("/process"):
             body = jsonio.loads(request.content)
             self.calls[("process", body["transid"])] += 1
-            if self.process_override is not None:
-                return httpx.Response(200, json=self.process_override)
+            if body["transid"] in self.process_answers:
+                status, answer = self.process_answers[body["transid"]]
+                if isinstance(answer, bytes):
+                    return httpx.Response(status, content=answer)
+                return httpx.Response(status, json=answer)
             code = PROCESS_CODES.get(body["utilityref"], "000")
             return httpx.Response(200, json={"resultcode": code, "reference": "SEL-" + code})
         transid = request.url.params["transid"]

@@ -1,5 +1,6 @@
 import asyncio
 import dataclasses
+import uuid
 from decimal import Decimal
 
 import asyncpg
@@ -192,3 +193,20 @@ async def test_a_non_json_body_is_415_and_malformed_json_is_400(
         "/topup", content=b"{", headers={**headers, "Content-Type": "application/json"}
     )
     assert (plain.status_code, broken.status_code) == (415, 400)
+
+
+async def test_a_token_whose_user_has_no_wallet_is_404_wallet_not_found_and_writes_nothing(
+    client: httpx.AsyncClient, pool: asyncpg.Pool, selcom: FakeSelcom
+) -> None:
+    stranger = f"user-without-wallet-{uuid.uuid4().hex}"  # a valid token, no users row
+    calls_before = sum(selcom.calls.values())
+    response = await buy(client, stranger, amount=1000)
+    assert response.status_code == 404
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["code"] == "wallet_not_found"  # the same answer treasury gives
+    assert await rows_of(pool, stranger) == []
+    keys = await pool.fetchval(
+        "SELECT count(*) FROM topup.idempotency_keys WHERE scope = $1", stranger
+    )
+    assert keys == 0
+    assert sum(selcom.calls.values()) == calls_before

@@ -1,8 +1,10 @@
 import asyncio
 from decimal import Decimal
+from typing import Any
 
 import asyncpg
 import httpx
+import pytest
 from structlog.testing import capture_logs
 
 from betfuz_testing.wallets import MakeUser, balance_of
@@ -26,6 +28,13 @@ async def make_due(pool: asyncpg.Pool, reference: str) -> None:
     await pool.execute(
         "UPDATE topup.topup_transactions SET next_check_at = now() WHERE reference = $1", reference
     )
+
+
+async def refunds_of(pool: asyncpg.Pool, topup_id: str) -> int:
+    count: int = await pool.fetchval(
+        "SELECT count(*) FROM topup.refunds WHERE topup_id = $1", topup_id
+    )
+    return count
 
 
 async def status_of(pool: asyncpg.Pool, reference: str) -> asyncpg.Record:
@@ -93,6 +102,56 @@ async def test_a_topup_selcom_never_saw_is_resubmitted_with_the_same_transid(
     assert row["status"] == "pending"
     assert row["metadata"]["resubmits"] == 1
     assert selcom.calls[("process", reference)] == 2
+    assert await balance_of(pool, user) == Decimal("2000.00")
+
+
+DUPLICATE = {"result": "FAIL", "message": "duplicate transid"}
+# How gateways answer a transid they already have: error codes, 4xx, bodies we cannot read.
+DUPLICATE_ANSWERS: dict[str, tuple[int, dict[str, Any] | bytes]] = {
+    "409-duplicate-transid": (409, {"resultcode": "409", **DUPLICATE}),
+    "200-duplicate-code": (200, {"resultcode": "094", **DUPLICATE}),
+    "200-other-code": (200, {"resultcode": "409", **DUPLICATE}),
+    "400-transid-used": (400, {"resultcode": "400", "message": "transid already used"}),
+    "422-no-code": (422, {"error": "duplicate"}),
+    "200-malformed": (200, b"<html>duplicate</html>"),
+}
+
+
+@pytest.mark.parametrize("answer", DUPLICATE_ANSWERS.values(), ids=DUPLICATE_ANSWERS.keys())
+async def test_a_resubmit_refused_as_a_duplicate_stays_pending_unrefunded_and_is_flagged_at_the_sla(
+    client: httpx.AsyncClient,
+    pool: asyncpg.Pool,
+    make_user: MakeUser,
+    ports: TopupPorts,
+    selcom: FakeSelcom,
+    answer: tuple[int, dict[str, Any] | bytes],
+) -> None:
+    # The story of the review: 999, then the query lags (404), then the re-submit with the same
+    # transid is answered "duplicate": Selcom HAS the order, so nothing here is a failure.
+    user, reference = await ambiguous_topup(client, make_user)
+    selcom.query_answers[reference] = {"resultcode": "404", "message": "not found"}
+    selcom.process_answers[reference] = answer
+    await make_due(pool, reference)
+    assert (await reconcile_once(ports, NOW)).resubmitted >= 1
+    row = await status_of(pool, reference)
+    assert (row["status"], row["attempts"], row["metadata"]["resubmits"]) == ("pending", 1, 1)
+    assert await balance_of(pool, user) == Decimal("2000.00")
+    assert await refunds_of(pool, row["id"]) == 0
+
+    await make_due(pool, reference)
+    await reconcile_once(ports, ReconcileConfig(interval_seconds=1, after_seconds=0, sla_seconds=0))
+    row = await status_of(pool, reference)
+    assert (row["status"], row["review_flag"], row["attempts"]) == ("pending", "sla_breached", 2)
+    assert selcom.calls[("query", reference)] == 2  # asked again, not given up on
+    assert selcom.calls[("process", reference)] == 3
+    assert await balance_of(pool, user) == Decimal("2000.00")
+    assert await refunds_of(pool, row["id"]) == 0
+
+    # The lag ends: the query, not the re-submit, settles it.
+    selcom.query_answers[reference] = {"resultcode": "000", "data": [{"status": "SUCCESS"}]}
+    await make_due(pool, reference)
+    await reconcile_once(ports, NOW)
+    assert (await status_of(pool, reference))["status"] == "completed"
     assert await balance_of(pool, user) == Decimal("2000.00")
 
 

@@ -7,6 +7,7 @@ from decimal import Decimal
 
 import asyncpg
 import httpx
+import pytest
 
 from betfuz_testing.wallets import MakeUser, balance_of
 
@@ -167,3 +168,16 @@ async def test_a_signed_but_incomplete_payload_is_422_settles_nothing_and_is_kep
     )
     assert [(bytes(r["payload"]), r["deliveries"]) for r in kept] == [(body, 2)]
     assert "order_id" in kept[0]["reason"]
+
+
+@pytest.mark.parametrize("status", ["FAIL", "ERROR", "UNKNOWN", "TIMEOUT", "REVERSED"])
+async def test_a_status_that_is_not_an_explicit_verdict_is_noted_and_refunds_nothing(
+    client: httpx.AsyncClient, pool: asyncpg.Pool, make_user: MakeUser, status: str
+) -> None:
+    # Selcom labels every non-success "FAIL", even "no response from upstream": no proof.
+    user, reference = await pending_topup(client, make_user)
+    response = await post_webhook(client, webhook_body(reference, status))
+    assert response.json()["outcome"] == "noted"
+    assert (await topup_row(pool, reference))["status"] == "pending"
+    assert await balance_of(pool, user) == Decimal("2000.00")
+    assert await events_for(pool, reference) == ["noted"]
