@@ -5,9 +5,11 @@ from __future__ import annotations
 import uuid
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+import asyncpg
 import httpx
 
 from betfuz_common import jsonio
@@ -54,6 +56,12 @@ def account_body(bvn: str | None = None, **changes: str) -> dict[str, str]:
     }
 
 
+def days_ago(days: float) -> str:
+    """A deposit date that many days before now (deposit dates must be recent), on the wire."""
+    moment = datetime.now(UTC).replace(microsecond=0) - timedelta(days=days)
+    return moment.isoformat().replace("+00:00", "Z")
+
+
 def deposit_payload(account_number: str, amount: str = "50000", **changes: Any) -> dict[str, Any]:
     return {
         "account_number": account_number,
@@ -63,7 +71,7 @@ def deposit_payload(account_number: str, amount: str = "50000", **changes: Any) 
         "sender_account": "9876543210",
         "sender_bank": "Access Bank",
         "narration": "Deposit to Betfuz",
-        "transaction_date": "2025-01-15T14:30:00Z",
+        "transaction_date": days_ago(1),
         **changes,
     }
 
@@ -74,3 +82,32 @@ def signed(payload: dict[str, Any], secret: str = WEMA_SECRET) -> tuple[bytes, d
         "content-type": "application/json",
         "x-wema-signature": sign(body, secret.encode(), "sha512"),
     }
+
+
+async def post_deposit(
+    client: httpx.AsyncClient, payload: dict[str, Any], **kwargs: Any
+) -> httpx.Response:
+    body, headers = signed(payload, **kwargs)
+    return await client.post("/treasury/webhook", content=body, headers=headers)
+
+
+async def balances(pool: asyncpg.Pool, user_id: str) -> tuple[Decimal, Decimal]:
+    row = await pool.fetchrow(
+        "SELECT u.balance AS user_balance, a.balance AS account_balance FROM public.users u "
+        "JOIN treasury.bank_accounts a ON a.user_id = u.id WHERE u.id = $1",
+        user_id,
+    )
+    assert row is not None
+    return row["user_balance"], row["account_balance"]
+
+
+async def written_for(pool: asyncpg.Pool, reference: str) -> tuple[int, int]:
+    credited = await pool.fetchval(
+        "SELECT count(*) FROM treasury.bank_transactions WHERE transaction_reference = $1",
+        reference,
+    )
+    held = await pool.fetchval(
+        "SELECT count(*) FROM treasury.unmatched_deposits WHERE transaction_reference = $1",
+        reference,
+    )
+    return credited, held

@@ -14,6 +14,9 @@ from betfuz_common.db import Conn
 from treasury.domain import BankTransaction, Deposit
 
 BALANCE_CHANNEL = "balance_changed"
+# The first key of the two-key advisory locks on deposit references. PostgreSQL keeps two-key
+# locks apart from one-key ones (the migration runner's), and no other code uses this value.
+DEPOSIT_LOCK_SPACE = 0x7E3A_0001
 _ACCOUNT_COLUMNS = (
     "id, user_id, account_number, account_name, bank_name, bank_code, balance, status, "
     "reference, bvn_encrypted, locked_until, created_at"
@@ -114,26 +117,84 @@ async def delete_claim(conn: Conn, account_id: str) -> None:
     )
 
 
-async def account_for_number(conn: Conn, account_number: str) -> asyncpg.Record | None:
+async def record_review(
+    conn: Conn,
+    review_id: str,
+    *,
+    reason: str,
+    reference: str,
+    fingerprint: str,
+    detail: dict[str, Any],
+) -> bool:
+    """A review item; True the first time, False when the same thing (reason, reference and
+    fingerprint) was seen before: its count goes up instead."""
+    first: bool = await conn.fetchval(
+        """
+        INSERT INTO treasury.review_items AS r (id, reason, reference, fingerprint, detail)
+        VALUES ($1, $2, $3, $4, $5)
+        ON CONFLICT (reason, reference, fingerprint) DO UPDATE
+           SET occurrences = r.occurrences + 1, last_seen_at = now()
+        RETURNING (xmax = 0)
+        """,
+        review_id,
+        reason,
+        reference,
+        fingerprint,
+        detail,
+    )
+    return first
+
+
+async def lock_account_by_number(conn: Conn, account_number: str) -> asyncpg.Record | None:
+    """The account a deposit names, its row locked until the caller's transaction ends: its
+    status cannot change between this look-up and the credit."""
     return await conn.fetchrow(
-        "SELECT id, user_id, status FROM treasury.bank_accounts WHERE account_number = $1",
+        "SELECT id, user_id, status FROM treasury.bank_accounts WHERE account_number = $1 "
+        "FOR NO KEY UPDATE",
         account_number,
+    )
+
+
+async def lock_reference(conn: Conn, reference: str) -> None:
+    """Serialise every delivery of one Wema reference: taken first in the transaction that
+    decides its outcome, released at commit. Without it, two deliveries racing an account's
+    status change could each write a different outcome (one credited, one held): constraints
+    on two tables cannot see each other's uncommitted rows. A hash collision only makes two
+    references queue behind each other."""
+    await conn.execute(
+        "SELECT pg_advisory_xact_lock($1, hashtext($2))", DEPOSIT_LOCK_SPACE, reference
+    )
+
+
+async def outcome_for_reference(conn: Conn, reference: str) -> asyncpg.Record | None:
+    """What this reference already did: credited (a bank transaction) or held, with the amount
+    and account number it came with."""
+    return await conn.fetchrow(
+        """
+        SELECT 'credited' AS outcome, t.id, t.amount, a.account_number
+          FROM treasury.bank_transactions t
+          JOIN treasury.bank_accounts a ON a.id = t.bank_account_id
+         WHERE t.transaction_reference = $1
+        UNION ALL
+        SELECT 'held' AS outcome, u.id, u.amount, u.account_number
+          FROM treasury.unmatched_deposits u
+         WHERE u.transaction_reference = $1
+         LIMIT 1
+        """,
+        reference,
     )
 
 
 async def insert_credit(
     conn: Conn, transaction_id: str, account: asyncpg.Record, deposit: Deposit
 ) -> bool:
-    """The exactly-once gate: False when this reference was already credited (or held)."""
+    """The exactly-once gate (UNIQUE on the reference): False when it was already credited."""
     inserted = await conn.fetchval(
         """
         INSERT INTO treasury.bank_transactions
             (id, bank_account_id, user_id, type, amount, transaction_reference, sender_name,
              sender_account, sender_bank, narration, transaction_date)
-        SELECT $1::varchar, $2::varchar, $3::varchar, 'credit', $4::numeric, $5::varchar,
-               $6::varchar, $7::varchar, $8::varchar, $9::text, $10::timestamptz
-         WHERE NOT EXISTS (SELECT 1 FROM treasury.unmatched_deposits
-                            WHERE transaction_reference = $5::varchar)
+        VALUES ($1, $2, $3, 'credit', $4, $5, $6, $7, $8, $9, $10)
         ON CONFLICT (transaction_reference) DO NOTHING
         RETURNING true
         """,
@@ -151,11 +212,10 @@ async def insert_credit(
     return bool(inserted)
 
 
-async def credit_account(conn: Conn, account_id: str, amount: Decimal) -> Decimal | None:
-    """None when the account stopped being active since it was looked up."""
-    balance: Decimal | None = await conn.fetchval(
+async def credit_account(conn: Conn, account_id: str, amount: Decimal) -> Decimal:
+    balance: Decimal = await conn.fetchval(
         "UPDATE treasury.bank_accounts SET balance = balance + $2, updated_at = now() "
-        "WHERE id = $1 AND status = 'active' RETURNING balance",
+        "WHERE id = $1 RETURNING balance",
         account_id,
         amount,
     )
@@ -186,16 +246,13 @@ async def hold_for_review(
     account_id: str | None,
     payload: dict[str, Any],
 ) -> bool:
-    """False when this reference is already held, or was already credited."""
+    """False when this reference is already held."""
     inserted = await conn.fetchval(
         """
         INSERT INTO treasury.unmatched_deposits
             (id, account_number, bank_account_id, reason, amount, transaction_reference,
              payload, transaction_date)
-        SELECT $1::varchar, $2::varchar, $3::varchar, $4::varchar, $5::numeric, $6::varchar,
-               $7::jsonb, $8::timestamptz
-         WHERE NOT EXISTS (SELECT 1 FROM treasury.bank_transactions
-                            WHERE transaction_reference = $6::varchar)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
         ON CONFLICT (transaction_reference) DO NOTHING
         RETURNING true
         """,

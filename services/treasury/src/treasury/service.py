@@ -7,9 +7,9 @@ Provider calls happen with no transaction open and no connection held.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 import asyncpg
 
@@ -199,94 +199,126 @@ async def keep_refused(ports: TreasuryPorts, refused: SignedPayloadRefused) -> N
 
 
 @dataclass(frozen=True)
-class _Hold:
-    reason: str
-    account_id: str | None
+class _Settled:
+    """How a delivery ended, and what to log about it once its transaction has committed."""
 
-
-class _AccountChanged(Exception):
-    """The account left 'active' between lookup and credit: roll back and decide again."""
+    outcome: DepositOutcome
+    event: str
+    warn: bool = False
+    facts: dict[str, Any] = field(default_factory=dict)
 
 
 class _UserMissing(Exception):
-    def __init__(self, account_id: str) -> None:
-        super().__init__("the account's user row is gone")
-        self.account_id = account_id
+    """The account's user row is gone: undo the credit, hold the deposit."""
 
 
 async def receive_deposit(ports: TreasuryPorts, deposit: Deposit) -> DepositOutcome:
-    async with ports.pool.acquire() as conn:
-        for _ in range(2):
-            try:
-                decision = await _credit_once(conn, deposit)
-            except _AccountChanged:
-                continue
-            except _UserMissing as missing:
-                decision = _Hold("user_missing", missing.account_id)
-            if isinstance(decision, _Hold):
-                return await _hold(conn, deposit, decision)
-            return decision
-        raise RuntimeError("the account's status kept changing during a deposit")
+    """ONE transaction per delivery, serialised on its reference: whatever it decides (credit,
+    hold, duplicate, review) commits with the rows that explain it, or not at all."""
+    async with ports.pool.acquire() as conn, conn.transaction():
+        # Lock order, the same for every delivery so that concurrent ones queue instead of
+        # deadlocking: the reference, then the account row, then the user row.
+        await repo.lock_reference(conn, deposit.transaction_reference)
+        settled = await _settle(conn, deposit)
+    facts = {"reference": deposit.transaction_reference, **settled.facts}
+    if settled.warn:
+        log.warning(settled.event, **facts)
+    else:
+        log.info(settled.event, **facts)
+    return settled.outcome
 
 
-async def _credit_once(conn: Conn, deposit: Deposit) -> Literal["credited", "duplicate"] | _Hold:
-    """ONE transaction: the row, both balances and the notification commit together or not at all.
+async def _settle(conn: Conn, deposit: Deposit) -> _Settled:
+    earlier = await repo.outcome_for_reference(conn, deposit.transaction_reference)
+    if earlier is not None:
+        return await _repeated(conn, deposit, earlier)
+    account = await repo.lock_account_by_number(conn, deposit.account_number)
+    if account is None:
+        return await _hold(conn, deposit, "unknown_account", None)
+    if account["status"] != "active":
+        return await _hold(conn, deposit, f"account_{account['status']}", account["id"])
+    try:
+        async with conn.transaction():  # a savepoint: a credit that cannot finish leaves nothing
+            return await _credit(conn, account, deposit)
+    except _UserMissing:
+        return await _hold(conn, deposit, "user_missing", account["id"])
 
-    Lock order is always bank_transactions (unique index) -> bank_accounts -> users, so
-    concurrent deliveries queue instead of deadlocking.
-    """
-    async with conn.transaction():
-        account = await repo.account_for_number(conn, deposit.account_number)
-        if account is None:
-            return _Hold("unknown_account", None)
-        if account["status"] != "active":
-            return _Hold(f"account_{account['status']}", account["id"])
-        transaction_id = f"btx_{uuid.uuid4().hex}"
-        if not await repo.insert_credit(conn, transaction_id, account, deposit):
-            log.info("deposit_duplicate", reference=deposit.transaction_reference)
-            return "duplicate"
-        account_balance = await repo.credit_account(conn, account["id"], deposit.amount)
-        if account_balance is None:
-            raise _AccountChanged()
-        user_balance = await repo.credit_user(conn, account["user_id"], deposit.amount)
-        if user_balance is None:
-            raise _UserMissing(account["id"])
-        await repo.notify_balance(
-            conn,
-            {
-                "user_id": account["user_id"],
-                "balance": user_balance,
-                "bank_account_id": account["id"],
-                "account_balance": account_balance,
-                "amount": deposit.amount,
-                "transaction_reference": deposit.transaction_reference,
-            },
-        )
-    log.info(
+
+async def _credit(conn: Conn, account: asyncpg.Record, deposit: Deposit) -> _Settled:
+    """The row, both balances and the notification, together."""
+    transaction_id = f"btx_{uuid.uuid4().hex}"
+    if not await repo.insert_credit(conn, transaction_id, account, deposit):
+        # The UNIQUE constraint's backstop; the lock and the look-up above come first.
+        return _Settled("duplicate", "deposit_duplicate")
+    account_balance = await repo.credit_account(conn, account["id"], deposit.amount)
+    user_balance = await repo.credit_user(conn, account["user_id"], deposit.amount)
+    if user_balance is None:
+        raise _UserMissing()
+    await repo.notify_balance(
+        conn,
+        {
+            "user_id": account["user_id"],
+            "balance": user_balance,
+            "bank_account_id": account["id"],
+            "account_balance": account_balance,
+            "amount": deposit.amount,
+            "transaction_reference": deposit.transaction_reference,
+        },
+    )
+    return _Settled(
+        "credited",
         "deposit_credited",
-        reference=deposit.transaction_reference,
-        account_id=account["id"],
-        amount=deposit.amount,
+        facts={"account_id": account["id"], "amount": deposit.amount},
     )
-    return "credited"
 
 
-async def _hold(conn: Conn, deposit: Deposit, hold: _Hold) -> DepositOutcome:
-    async with conn.transaction():
-        held = await repo.hold_for_review(
-            conn,
-            f"umd_{uuid.uuid4().hex}",
-            deposit,
-            reason=hold.reason,
-            account_id=hold.account_id,
-            payload=deposit.model_dump(),
-        )
-    if not held:
-        return "duplicate"
-    log.warning(
+async def _repeated(conn: Conn, deposit: Deposit, earlier: asyncpg.Record) -> _Settled:
+    """A reference seen before. The same amount into the same account is a redelivery; anything
+    else is not ours to guess (a correction? a bank error? a forgery with a leaked key?): a
+    review item for a person, and no money moves."""
+    if earlier["amount"] == deposit.amount and earlier["account_number"] == deposit.account_number:
+        return _Settled("duplicate", "deposit_duplicate")
+    repeat = deposit.model_dump()
+    first = await repo.record_review(
+        conn,
+        f"rvw_{uuid.uuid4().hex}",
+        reason="deposit_reference_reused",
+        reference=deposit.transaction_reference,
+        fingerprint=fingerprint(repeat),
+        detail={
+            "why": "a deposit repeats this reference with another amount or account",
+            "earlier": {
+                "outcome": earlier["outcome"],
+                "id": earlier["id"],
+                "amount": earlier["amount"],
+                "account_number": earlier["account_number"],
+            },
+            "repeat": repeat,
+        },
+    )
+    facts = {"earlier_outcome": earlier["outcome"], "earlier_id": earlier["id"]}
+    return _Settled(
+        "held_for_review" if first else "duplicate",
+        "deposit_reference_reused",
+        warn=True,
+        facts={**facts, "first_delivery": first},
+    )
+
+
+async def _hold(conn: Conn, deposit: Deposit, reason: str, account_id: str | None) -> _Settled:
+    held = await repo.hold_for_review(
+        conn,
+        f"umd_{uuid.uuid4().hex}",
+        deposit,
+        reason=reason,
+        account_id=account_id,
+        payload=deposit.model_dump(),
+    )
+    if not held:  # the UNIQUE constraint's backstop, as for a credit
+        return _Settled("duplicate", "deposit_duplicate")
+    return _Settled(
+        "held_for_review",
         "deposit_held_for_review",
-        reference=deposit.transaction_reference,
-        reason=hold.reason,
-        account_id=hold.account_id,
+        warn=True,
+        facts={"reason": reason, "account_id": account_id},
     )
-    return "held_for_review"
