@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import uuid
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
@@ -111,3 +113,39 @@ async def written_for(pool: asyncpg.Pool, reference: str) -> tuple[int, int]:
         reference,
     )
     return credited, held
+
+
+def refusal(answer: httpx.Response) -> tuple[int, dict[str, object], list[str]]:
+    """What a caller can tell about a refusal: status, body (bar its instance) and headers (bar
+    the request id, different on every request)."""
+    body = {k: v for k, v in answer.json().items() if k != "instance"}
+    names = sorted(n for n in answer.headers if n not in ("x-request-id", "content-length"))
+    return answer.status_code, body, names
+
+
+class Scripted(httpx.AsyncBaseTransport):
+    """Forwards to the sandbox, except what the next scripted steps say to do instead.
+
+    "slow": answer after a pause (`pause` seconds), so concurrent requests overlap the call.
+    "lost": the sandbox opens the account, but the answer times out on the way back.
+    "bad_nuban": answer with an account number whose check digit is wrong.
+    """
+
+    def __init__(self, inner: httpx.AsyncBaseTransport, *steps: str, pause: float = 0.3) -> None:
+        self.inner = inner
+        self.steps = list(steps)
+        self.pause = pause
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        step = self.steps.pop(0) if self.steps else "pass"
+        if step == "slow":
+            await asyncio.sleep(self.pause)
+        if step == "bad_nuban":
+            reference = json.loads(request.content)["reference"]
+            data = {"accountNumber": "1234567890", "accountName": "X", "reference": reference}
+            return httpx.Response(200, json={"status": "success", "data": data})
+        response = await self.inner.handle_async_request(request)
+        if step == "lost":
+            await response.aread()
+            raise httpx.ReadTimeout("answer lost", request=request)
+        return response

@@ -31,7 +31,7 @@ async def user_exists(conn: Conn, user_id: str) -> bool:
     return bool(await conn.fetchval("SELECT true FROM public.users WHERE id = $1", user_id))
 
 
-async def claim_account(
+async def insert_claim(
     conn: Conn,
     *,
     account_id: str,
@@ -41,24 +41,22 @@ async def claim_account(
     bvn_encrypted: bytes,
     bvn_hash: bytes,
     lease: timedelta,
+    lifetime: timedelta,
 ) -> asyncpg.Record | None:
-    """Insert a 'creating' row, or take over this user's idle one (keeping its reference).
+    """A new 'creating' row, its first Wema call counted; None when the user has a row already.
 
-    Returns the claimed row, or None when the user's row is active or another request holds the
-    lease. UNIQUE(user_id) makes concurrent claims queue behind the first; UNIQUE(bvn_hash)
-    raises UniqueViolationError when the BVN belongs to another user's row.
+    UNIQUE(user_id) makes concurrent claims queue behind the first; UNIQUE(bvn_hash) raises
+    UniqueViolationError when the BVN is on another user's row.
     """
     return await conn.fetchrow(
         """
-        INSERT INTO treasury.bank_accounts AS a
-            (id, user_id, account_name, status, reference, bvn_encrypted, bvn_hash, locked_until)
-        VALUES ($1, $2, $3, 'creating', $4, $5, $6, now() + $7::interval)
-        ON CONFLICT (user_id) DO UPDATE
-           SET account_name = EXCLUDED.account_name, bvn_encrypted = EXCLUDED.bvn_encrypted,
-               bvn_hash = EXCLUDED.bvn_hash, locked_until = EXCLUDED.locked_until,
-               updated_at = now()
-         WHERE a.status = 'creating' AND a.locked_until < now()
-        RETURNING a.id, a.reference
+        INSERT INTO treasury.bank_accounts
+            (id, user_id, account_name, status, reference, bvn_encrypted, bvn_hash, locked_until,
+             attempts, claim_expires_at)
+        VALUES ($1, $2, $3, 'creating', $4, $5, $6, now() + $7::interval, 1,
+                now() + $8::interval)
+        ON CONFLICT (user_id) DO NOTHING
+        RETURNING id, reference
         """,
         account_id,
         user_id,
@@ -67,6 +65,94 @@ async def claim_account(
         bvn_encrypted,
         bvn_hash,
         lease,
+        lifetime,
+    )
+
+
+async def claim_for_user(conn: Conn, user_id: str, max_attempts: int) -> asyncpg.Record | None:
+    """The user's row, locked until the caller's transaction ends, with what a takeover needs:
+    `leased` (a request is talking to Wema for it) and `live` (it may still hold its BVN)."""
+    return await conn.fetchrow(
+        f"""
+        SELECT {_ACCOUNT_COLUMNS}, bvn_hash, attempts,
+               coalesce(locked_until > now(), false) AS leased,
+               (claim_expires_at > now() AND attempts < $2) AS live
+          FROM treasury.bank_accounts WHERE user_id = $1
+           FOR UPDATE
+        """,  # noqa: S608 - the column list is a constant
+        user_id,
+        max_attempts,
+    )
+
+
+async def resume_claim(
+    conn: Conn, account_id: str, *, account_name: str, bvn_encrypted: bytes, lease: timedelta
+) -> asyncpg.Record:
+    """Take over an idle claim for the same BVN: the same reference, one more Wema call."""
+    row = await conn.fetchrow(
+        """
+        UPDATE treasury.bank_accounts
+           SET account_name = $2, bvn_encrypted = $3, locked_until = now() + $4::interval,
+               attempts = attempts + 1, updated_at = now()
+         WHERE id = $1 AND status = 'creating'
+        RETURNING id, reference
+        """,
+        account_id,
+        account_name,
+        bvn_encrypted,
+        lease,
+    )
+    assert row is not None, "resume_claim runs on a row its transaction locked"
+    return row
+
+
+async def restart_claim(
+    conn: Conn,
+    account_id: str,
+    *,
+    reference: str,
+    account_name: str,
+    bvn_encrypted: bytes,
+    bvn_hash: bytes,
+    lease: timedelta,
+    lifetime: timedelta,
+) -> asyncpg.Record:
+    """Turn an idle claim into a new one: a new reference, BVN, lifetime and call count."""
+    row = await conn.fetchrow(
+        """
+        UPDATE treasury.bank_accounts
+           SET reference = $2, account_name = $3, bvn_encrypted = $4, bvn_hash = $5,
+               locked_until = now() + $6::interval, attempts = 1,
+               claim_expires_at = now() + $7::interval, updated_at = now()
+         WHERE id = $1 AND status = 'creating'
+        RETURNING id, reference
+        """,
+        account_id,
+        reference,
+        account_name,
+        bvn_encrypted,
+        bvn_hash,
+        lease,
+        lifetime,
+    )
+    assert row is not None, "restart_claim runs on a row its transaction locked"
+    return row
+
+
+async def retire_dead_claim(
+    conn: Conn, bvn_hash: bytes, max_attempts: int
+) -> asyncpg.Record | None:
+    """Delete the claim holding this BVN if it may no longer hold it: past its lifetime or its
+    calls, and no request talking to Wema for it. None when the BVN is held for good reason."""
+    return await conn.fetchrow(
+        """
+        DELETE FROM treasury.bank_accounts
+         WHERE bvn_hash = $1 AND status = 'creating' AND locked_until < now()
+           AND (claim_expires_at <= now() OR attempts >= $2)
+        RETURNING id, user_id, reference, attempts
+        """,
+        bvn_hash,
+        max_attempts,
     )
 
 
@@ -85,36 +171,45 @@ async def account_for_user(conn: Conn, user_id: str) -> asyncpg.Record | None:
 
 
 async def activate_account(
-    conn: Conn, account_id: str, account_number: str, account_name: str
+    conn: Conn, account_id: str, reference: str, account_number: str, account_name: str
 ) -> asyncpg.Record | None:
+    """Only the claim Wema answered for: a claim restarted since (another reference, perhaps
+    another BVN) is never given the account opened under the old reference."""
     return await conn.fetchrow(
         f"""
         UPDATE treasury.bank_accounts
-           SET status = 'active', account_number = $2, account_name = $3, locked_until = NULL,
+           SET status = 'active', account_number = $3, account_name = $4, locked_until = NULL,
                updated_at = now()
-         WHERE id = $1 AND status = 'creating'
+         WHERE id = $1 AND reference = $2 AND status = 'creating'
         RETURNING {_ACCOUNT_COLUMNS}
         """,  # noqa: S608 - the column list is a constant
         account_id,
+        reference,
         account_number,
         account_name,
     )
 
 
-async def release_claim(conn: Conn, account_id: str) -> None:
+async def release_claim(conn: Conn, account_id: str, reference: str) -> None:
     """Wema's answer was lost or unusable: let the next request retry with the same reference."""
     await conn.execute(
         "UPDATE treasury.bank_accounts SET locked_until = now() - interval '1 second', "
-        "updated_at = now() WHERE id = $1 AND status = 'creating'",
+        "updated_at = now() WHERE id = $1 AND reference = $2 AND status = 'creating'",
         account_id,
+        reference,
     )
 
 
-async def delete_claim(conn: Conn, account_id: str) -> None:
-    """Wema refused the details outright and created nothing: forget the claim."""
-    await conn.execute(
-        "DELETE FROM treasury.bank_accounts WHERE id = $1 AND status = 'creating'", account_id
+async def delete_claim(conn: Conn, account_id: str, reference: str) -> int | None:
+    """Wema refused the details outright: forget the claim. Returns how many calls were made
+    with its reference (None when the claim was already gone or restarted)."""
+    attempts: int | None = await conn.fetchval(
+        "DELETE FROM treasury.bank_accounts WHERE id = $1 AND reference = $2 "
+        "AND status = 'creating' RETURNING attempts",
+        account_id,
+        reference,
     )
+    return attempts
 
 
 async def record_review(
