@@ -156,6 +156,14 @@ async def retire_dead_claim(
     )
 
 
+async def bvn_holder(conn: Conn, bvn_hash: bytes) -> str | None:
+    """Whose row carries this BVN, if anyone's."""
+    holder: str | None = await conn.fetchval(
+        "SELECT user_id FROM treasury.bank_accounts WHERE bvn_hash = $1", bvn_hash
+    )
+    return holder
+
+
 async def account_by_id(conn: Conn, account_id: str) -> asyncpg.Record | None:
     return await conn.fetchrow(
         f"SELECT {_ACCOUNT_COLUMNS} FROM treasury.bank_accounts WHERE id = $1",  # noqa: S608

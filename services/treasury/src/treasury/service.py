@@ -135,15 +135,26 @@ async def _create(ports: TreasuryPorts, user_id: str, details: AccountDetails) -
 
 async def _claim(conn: Conn, ports: TreasuryPorts, user_id: str, details: AccountDetails) -> _Claim:
     bvn_hash = ports.cipher.fingerprint(details.bvn)
-    # A few passes: a claim Wema refused can be deleted between our insert and our read, and a
-    # dead claim holding the BVN is retired before the next pass.
+    # A few passes: a claim Wema refused can be deleted between our insert and our read, a
+    # dead claim holding the BVN is retired before the next pass, and a sibling request of the
+    # same user can win the race in ways PostgreSQL reports as errors (below).
     for _ in range(3):
         try:
             async with conn.transaction():
                 claim = await _take_claim(conn, ports, user_id, details, bvn_hash)
+        except asyncpg.DeadlockDetectedError:
+            # Our insert crossed a sibling request's activation of the same user's row (each
+            # waits on the other's entry in a unique index) and PostgreSQL undid ours. Decide
+            # again.
+            continue
         except asyncpg.UniqueViolationError as exc:
             if exc.constraint_name != BVN_HASH_CONSTRAINT:
                 raise
+            holder = await repo.bvn_holder(conn, bvn_hash)
+            if holder is None or holder == user_id:
+                # Gone since, or the caller's own: a sibling request claimed it first, and two
+                # inserts racing on both unique indexes can meet on the BVN's before the user's.
+                continue
             if not await _retire_dead_claim(conn, bvn_hash):
                 # Never told apart from a bank's refusal: the answer must not say whether a
                 # BVN belongs to a customer. Logged without the BVN.

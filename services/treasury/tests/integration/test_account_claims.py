@@ -3,11 +3,15 @@ reference, a claim holds its BVN only for a bounded time and number of calls, an
 reference Wema may hold an account under is either on our account or recorded for a person."""
 
 import asyncio
+import uuid
 from datetime import timedelta
 
 import asyncpg
 import httpx
+import pytest
 
+from betfuz_common.settings import load_settings
+from betfuz_testing.fixtures import FreshDatabase
 from betfuz_testing.tokens import bearer
 from sandboxes.wema.accounts import Bank
 from services.treasury.tests.support import (
@@ -17,8 +21,10 @@ from services.treasury.tests.support import (
     account_body,
     random_bvn,
     refusal,
+    settings_env,
 )
 from treasury.bvn import mask
+from treasury.config import TreasurySettings
 from treasury.service import CLAIM_ATTEMPTS
 
 ORPHANED = "orphaned_wema_reference"
@@ -234,3 +240,58 @@ async def test_a_refusal_on_the_first_call_records_nothing(
     async with app_client() as client:
         assert (await post(client, user, account_body())).status_code == 422
     assert await orphans(pool, user) == {}
+
+
+# Index maintenance made slow for users named "race-…", in an index that comes before the
+# user's unique index and the BVN's (the indexes are rebuilt after it), so that a second insert
+# checks the user's index while the first is still on its way to it. "claims": only while the
+# row is a claim; "every change": the activation's update too, which then crosses the second
+# insert on both unique indexes (each waits on the other: a deadlock PostgreSQL breaks).
+SLOW_INDEX = """
+CREATE FUNCTION treasury.slow_for_races(user_id text, status text) RETURNS text
+    LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN
+    IF user_id LIKE 'race-%' AND (status = 'creating' OR {every_change}) THEN
+        PERFORM pg_sleep(0.5);
+    END IF;
+    RETURN user_id;
+END $$;
+CREATE INDEX slow_first ON treasury.bank_accounts (treasury.slow_for_races(user_id, status));
+ALTER TABLE treasury.bank_accounts
+    DROP CONSTRAINT bank_accounts_user_id_key,
+    ADD CONSTRAINT bank_accounts_user_id_key UNIQUE (user_id),
+    DROP CONSTRAINT bank_accounts_bvn_hash_key,
+    ADD CONSTRAINT bank_accounts_bvn_hash_key UNIQUE (bvn_hash);
+"""
+
+
+@pytest.mark.parametrize("slow", ["claims", "every change"])
+async def test_a_users_own_racing_request_gets_a_siblings_409_never_a_refusal_nor_a_500(
+    slow: str,
+    app_client: AppClient,
+    fresh_database: FreshDatabase,
+    bank: Bank,
+) -> None:
+    # Two requests of one user with one BVN, the second a moment after the first. Its insert
+    # passes the user's index before the first reaches it, then fails on the BVN's (by then the
+    # caller's own) or deadlocks with the first's activation. Neither may surface: the answer is
+    # a sibling request's, never the refusal for someone else's BVN, never a 500.
+    url = await fresh_database("claim_race")
+    conn = await asyncpg.connect(url)
+    try:
+        every_change = "true" if slow == "every change" else "false"
+        await conn.execute(SLOW_INDEX.format(every_change=every_change))
+        user = f"race-{uuid.uuid4().hex}"
+        await conn.execute("INSERT INTO public.users (id) VALUES ($1)", user)
+    finally:
+        await conn.close()
+    body = account_body()
+    async with app_client(load_settings(TreasurySettings, settings_env(url))) as client:
+        first = asyncio.create_task(post(client, user, body))
+        await asyncio.sleep(0.2)  # the first insert is inside the slow index now
+        second = await post(client, user, body)
+        opened = await first
+    assert opened.status_code == 201, opened.text
+    assert second.status_code == 409, second.text
+    assert second.json()["code"] in ("account_creation_in_progress", "account_exists")
+    assert len(bank.calls) == 1
