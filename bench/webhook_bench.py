@@ -6,11 +6,13 @@ import asyncio
 import json
 import random
 import uuid
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from bench.harness import endpoint_load, execute, http_section, pgbench
 from betfuz_common.signatures import sign
+from betfuz_common.timestamps import rfc3339, utc_now
 from betfuz_testing.processes import running
 
 ACCOUNTS = 1000
@@ -65,6 +67,8 @@ async def seed_accounts(database_url: str) -> None:
 
 
 def deposits(count: int) -> list[dict[str, Any]]:
+    # Recent, as a bank sends it: the service refuses dates outside a window around now.
+    paid_at = rfc3339(utc_now() - timedelta(hours=1))
     items = []
     for _ in range(count):
         account = random.randint(1, ACCOUNTS)
@@ -77,7 +81,7 @@ def deposits(count: int) -> list[dict[str, Any]]:
                 "sender_account": "9876543210",
                 "sender_bank": "Access Bank",
                 "narration": "Deposit to Betfuz",
-                "transaction_date": "2026-11-26T10:00:00Z",
+                "transaction_date": paid_at,
             }
         )
         signature = sign(body.encode(), WEMA_SECRET.encode(), "sha512")

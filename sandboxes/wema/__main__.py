@@ -13,27 +13,15 @@ import uvicorn
 
 from betfuz_common import jsonio
 from betfuz_common.logging import configure_logging
-from betfuz_common.settings import DEV_MARK
 from sandboxes.wema.orders import LIMITS, is_account_number, parse_amount
 from sandboxes.wema.server import SandboxConfig, create_app
 
-# Equal to TreasurySettings.DEV_DEFAULTS, so `make run` works with no configuration at all.
-DEV_API_KEY = DEV_MARK + "wema-key"
-DEV_SECRET = DEV_MARK + "wema-secret"
-
 
 def serve() -> int:
-    api_base = os.environ.get("API_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
-    secrets = os.environ.get("WEMA_SECRET_KEY", DEV_SECRET)
-    config = SandboxConfig(
-        api_key=os.environ.get("WEMA_API_KEY", DEV_API_KEY),
-        secrets=[s.strip().encode() for s in secrets.split(",") if s.strip()],
-        webhook_url=api_base + "/treasury/webhook",
-    )
     # The services' log setup, so `make run` shows its lines like everyone else's.
     configure_logging(os.environ.get("LOG_LEVEL", "INFO"))
     uvicorn.run(
-        create_app(config),
+        create_app(SandboxConfig.from_env()),
         host=os.environ.get("HOST", "127.0.0.1"),
         port=int(os.environ.get("PORT", "9102")),
         log_config=None,

@@ -15,7 +15,9 @@ Test side:
 from __future__ import annotations
 
 import asyncio
+import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,10 +27,12 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from betfuz_common import jsonio
+from betfuz_common.settings import load_settings, secret_list
 from betfuz_common.signatures import verify
 from sandboxes.wema.accounts import Bank, Call
 from sandboxes.wema.orders import OrderError, deposit_order, fail_order
 from sandboxes.wema.webhooks import build_deposits, deliver, delivery_order
+from treasury.config import TreasurySettings
 
 
 @dataclass(frozen=True)
@@ -36,6 +40,18 @@ class SandboxConfig:
     api_key: str
     secrets: list[bytes]
     webhook_url: str
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> SandboxConfig:
+        """The bank's side of the treasury's own settings, read by the treasury's own loader:
+        the same variables, the same dev defaults, the same rotation list, so whatever key and
+        secret a developer sets for the service, the sandbox holds too."""
+        settings = load_settings(TreasurySettings, env)
+        return cls(
+            api_key=settings.wema_api_key.get_secret_value(),
+            secrets=secret_list(settings.wema_secret_key),
+            webhook_url=settings.api_base_url.rstrip("/") + "/treasury/webhook",
+        )
 
 
 def _json(content: Any, status: int = 200) -> Response:

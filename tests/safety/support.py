@@ -32,7 +32,7 @@ from sandboxes.selcom.behaviours import Behaviour, behaviour_for
 from sandboxes.wema.accounts import Bank
 from sandboxes.wema.server import SandboxConfig
 from sandboxes.wema.server import create_app as create_wema_sandbox
-from services.treasury.tests.support import WEMA_KEY, WEMA_SECRET, settings_env
+from services.treasury.tests.support import WEMA_KEY, WEMA_SECRET, days_ago, settings_env
 from topup.app import create_app as create_topup_app
 from topup.config import TopupSettings
 from topup.ports import TopupPorts
@@ -266,7 +266,7 @@ def wema_deposit(
             "sender_account": "9876543210",
             "sender_bank": "Access Bank",
             "narration": "deposit",
-            "transaction_date": "2026-01-15T14:30:00Z",
+            "transaction_date": days_ago(1),
         }
     )
     return body, {

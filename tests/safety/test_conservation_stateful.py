@@ -534,6 +534,29 @@ class MoneyMachine(RuleBasedStateMachine):
 
         self.run(go())
 
+    @precondition(lambda self: bool(self.deposit_refs))
+    @rule(data=st.data(), amount=st.sampled_from(DEPOSITS))
+    def deposit_reference_reused(self, data: st.DataObject, amount: Decimal) -> None:
+        """A credited reference again with another amount: a review item, and no money moves
+        (the invariants below check that nothing changed)."""
+        account, credited, reference = data.draw(st.sampled_from(self.deposit_refs))
+        if amount == credited:
+            amount += Decimal("0.01")
+
+        async def go() -> None:
+            body, headers = wema_deposit(account, amount, reference)
+            response = await self.svc.treasury.post(
+                "/treasury/webhook", content=body, headers=headers
+            )
+            assert response.status_code == 200, response.text
+            # The first time this variant is seen it is held; the same variant again is a
+            # redelivery of it.
+            assert response.json()["status"] in ("held_for_review", "duplicate")
+            self.stats["deposits_sent"] += 1
+            self.stats["faults_reused_deposit_reference"] += 1
+
+        self.run(go())
+
     # --- after every step -----------------------------------------------------------------
 
     @invariant()

@@ -23,7 +23,7 @@ from betfuz_common import jsonio
 from betfuz_common.signatures import sign
 from betfuz_testing.tokens import bearer
 from betfuz_testing.wallets import new_user
-from services.treasury.tests.support import WEMA_SECRET
+from services.treasury.tests.support import WEMA_SECRET, days_ago
 from tests.safety import figures
 from tests.safety.support import (
     SELCOM_SECRET,
@@ -184,7 +184,7 @@ DEPOSIT = {
     "account_number": "0000000000",
     "amount": "2500.50",
     "transaction_reference": "WEMA-FUZZ",
-    "transaction_date": "2026-01-15T14:30:00Z",
+    "transaction_date": days_ago(1),
 }
 
 

@@ -56,9 +56,11 @@ def app_client(
     settings: TreasurySettings, sandbox_transport: httpx.AsyncBaseTransport
 ) -> AppClient:
     @asynccontextmanager
-    async def open_client(**overrides: Any) -> AsyncIterator[httpx.AsyncClient]:
+    async def open_client(
+        app_settings: TreasurySettings | None = None, **overrides: Any
+    ) -> AsyncIterator[httpx.AsyncClient]:
         overrides.setdefault("wema_transport", sandbox_transport)
-        app = create_app(settings, **overrides)
+        app = create_app(app_settings or settings, **overrides)
         async with app.router.lifespan_context(app):
             transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(transport=transport, base_url="http://betfuz.test") as c:

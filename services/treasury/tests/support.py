@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import uuid
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+import asyncpg
 import httpx
 
 from betfuz_common import jsonio
@@ -54,6 +58,12 @@ def account_body(bvn: str | None = None, **changes: str) -> dict[str, str]:
     }
 
 
+def days_ago(days: float) -> str:
+    """A deposit date that many days before now (deposit dates must be recent), on the wire."""
+    moment = datetime.now(UTC).replace(microsecond=0) - timedelta(days=days)
+    return moment.isoformat().replace("+00:00", "Z")
+
+
 def deposit_payload(account_number: str, amount: str = "50000", **changes: Any) -> dict[str, Any]:
     return {
         "account_number": account_number,
@@ -63,7 +73,7 @@ def deposit_payload(account_number: str, amount: str = "50000", **changes: Any) 
         "sender_account": "9876543210",
         "sender_bank": "Access Bank",
         "narration": "Deposit to Betfuz",
-        "transaction_date": "2025-01-15T14:30:00Z",
+        "transaction_date": days_ago(1),
         **changes,
     }
 
@@ -74,3 +84,68 @@ def signed(payload: dict[str, Any], secret: str = WEMA_SECRET) -> tuple[bytes, d
         "content-type": "application/json",
         "x-wema-signature": sign(body, secret.encode(), "sha512"),
     }
+
+
+async def post_deposit(
+    client: httpx.AsyncClient, payload: dict[str, Any], **kwargs: Any
+) -> httpx.Response:
+    body, headers = signed(payload, **kwargs)
+    return await client.post("/treasury/webhook", content=body, headers=headers)
+
+
+async def balances(pool: asyncpg.Pool, user_id: str) -> tuple[Decimal, Decimal]:
+    row = await pool.fetchrow(
+        "SELECT u.balance AS user_balance, a.balance AS account_balance FROM public.users u "
+        "JOIN treasury.bank_accounts a ON a.user_id = u.id WHERE u.id = $1",
+        user_id,
+    )
+    assert row is not None
+    return row["user_balance"], row["account_balance"]
+
+
+async def written_for(pool: asyncpg.Pool, reference: str) -> tuple[int, int]:
+    credited = await pool.fetchval(
+        "SELECT count(*) FROM treasury.bank_transactions WHERE transaction_reference = $1",
+        reference,
+    )
+    held = await pool.fetchval(
+        "SELECT count(*) FROM treasury.unmatched_deposits WHERE transaction_reference = $1",
+        reference,
+    )
+    return credited, held
+
+
+def refusal(answer: httpx.Response) -> tuple[int, dict[str, object], list[str]]:
+    """What a caller can tell about a refusal: status, body (bar its instance) and headers (bar
+    the request id, different on every request)."""
+    body = {k: v for k, v in answer.json().items() if k != "instance"}
+    names = sorted(n for n in answer.headers if n not in ("x-request-id", "content-length"))
+    return answer.status_code, body, names
+
+
+class Scripted(httpx.AsyncBaseTransport):
+    """Forwards to the sandbox, except what the next scripted steps say to do instead.
+
+    "slow": answer after a pause (`pause` seconds), so concurrent requests overlap the call.
+    "lost": the sandbox opens the account, but the answer times out on the way back.
+    "bad_nuban": answer with an account number whose check digit is wrong.
+    """
+
+    def __init__(self, inner: httpx.AsyncBaseTransport, *steps: str, pause: float = 0.3) -> None:
+        self.inner = inner
+        self.steps = list(steps)
+        self.pause = pause
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        step = self.steps.pop(0) if self.steps else "pass"
+        if step == "slow":
+            await asyncio.sleep(self.pause)
+        if step == "bad_nuban":
+            reference = json.loads(request.content)["reference"]
+            data = {"accountNumber": "1234567890", "accountName": "X", "reference": reference}
+            return httpx.Response(200, json={"status": "success", "data": data})
+        response = await self.inner.handle_async_request(request)
+        if step == "lost":
+            await response.aread()
+            raise httpx.ReadTimeout("answer lost", request=request)
+        return response

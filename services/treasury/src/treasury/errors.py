@@ -31,14 +31,23 @@ class CreationInProgress(Exception):
     """Another request for the same user is talking to Wema right now."""
 
 
-class BvnAlreadyLinked(Exception):
-    """The BVN belongs to another user's account."""
+class BvnUnavailable(Exception):
+    """The BVN is on another user's account, or held by another user's claim in progress."""
 
 
 def _existing_account(exc: Exception) -> Mapping[str, Any]:
     assert isinstance(exc, AccountExists)
     return {"account": AccountView.model_validate(exc.account).model_dump(by_alias=True)}
 
+
+# A BVN in use by someone else is answered exactly as a bank's refusal of the details is: any
+# other answer would tell whoever holds a token whether a BVN belongs to a Betfuz customer.
+DETAILS_REFUSED = ProblemType(
+    422,
+    "provider_rejected",
+    "Details refused by the bank",
+    "the bank could not open an account with these details",
+)
 
 ERRORS: ErrorMap = {
     AccountNotFound: ProblemType(
@@ -59,10 +68,8 @@ ERRORS: ErrorMap = {
         "this user's account is being created; retry shortly",
         headers={"Retry-After": "2"},
     ),
-    BvnAlreadyLinked: ProblemType(
-        409, "bvn_linked", "BVN already linked", "this BVN is linked to another account"
-    ),
-    ProviderRejected: ProblemType(422, "provider_rejected", "Details refused by the bank"),
+    BvnUnavailable: DETAILS_REFUSED,
+    ProviderRejected: DETAILS_REFUSED,
     ProviderTimeout: PROVIDER_TIMEOUT,
     ProviderError: PROVIDER_ERROR,
     **SHARED_ERRORS,

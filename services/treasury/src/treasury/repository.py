@@ -14,6 +14,9 @@ from betfuz_common.db import Conn
 from treasury.domain import BankTransaction, Deposit
 
 BALANCE_CHANNEL = "balance_changed"
+# The first key of the two-key advisory locks on deposit references. PostgreSQL keeps two-key
+# locks apart from one-key ones (the migration runner's), and no other code uses this value.
+DEPOSIT_LOCK_SPACE = 0x7E3A_0001
 _ACCOUNT_COLUMNS = (
     "id, user_id, account_number, account_name, bank_name, bank_code, balance, status, "
     "reference, bvn_encrypted, locked_until, created_at"
@@ -28,7 +31,7 @@ async def user_exists(conn: Conn, user_id: str) -> bool:
     return bool(await conn.fetchval("SELECT true FROM public.users WHERE id = $1", user_id))
 
 
-async def claim_account(
+async def insert_claim(
     conn: Conn,
     *,
     account_id: str,
@@ -38,24 +41,22 @@ async def claim_account(
     bvn_encrypted: bytes,
     bvn_hash: bytes,
     lease: timedelta,
+    lifetime: timedelta,
 ) -> asyncpg.Record | None:
-    """Insert a 'creating' row, or take over this user's idle one (keeping its reference).
+    """A new 'creating' row, its first Wema call counted; None when the user has a row already.
 
-    Returns the claimed row, or None when the user's row is active or another request holds the
-    lease. UNIQUE(user_id) makes concurrent claims queue behind the first; UNIQUE(bvn_hash)
-    raises UniqueViolationError when the BVN belongs to another user's row.
+    UNIQUE(user_id) makes concurrent claims queue behind the first; UNIQUE(bvn_hash) raises
+    UniqueViolationError when the BVN is on another user's row.
     """
     return await conn.fetchrow(
         """
-        INSERT INTO treasury.bank_accounts AS a
-            (id, user_id, account_name, status, reference, bvn_encrypted, bvn_hash, locked_until)
-        VALUES ($1, $2, $3, 'creating', $4, $5, $6, now() + $7::interval)
-        ON CONFLICT (user_id) DO UPDATE
-           SET account_name = EXCLUDED.account_name, bvn_encrypted = EXCLUDED.bvn_encrypted,
-               bvn_hash = EXCLUDED.bvn_hash, locked_until = EXCLUDED.locked_until,
-               updated_at = now()
-         WHERE a.status = 'creating' AND a.locked_until < now()
-        RETURNING a.id, a.reference
+        INSERT INTO treasury.bank_accounts
+            (id, user_id, account_name, status, reference, bvn_encrypted, bvn_hash, locked_until,
+             attempts, claim_expires_at)
+        VALUES ($1, $2, $3, 'creating', $4, $5, $6, now() + $7::interval, 1,
+                now() + $8::interval)
+        ON CONFLICT (user_id) DO NOTHING
+        RETURNING id, reference
         """,
         account_id,
         user_id,
@@ -64,7 +65,103 @@ async def claim_account(
         bvn_encrypted,
         bvn_hash,
         lease,
+        lifetime,
     )
+
+
+async def claim_for_user(conn: Conn, user_id: str, max_attempts: int) -> asyncpg.Record | None:
+    """The user's row, locked until the caller's transaction ends, with what a takeover needs:
+    `leased` (a request is talking to Wema for it) and `live` (it may still hold its BVN)."""
+    return await conn.fetchrow(
+        f"""
+        SELECT {_ACCOUNT_COLUMNS}, bvn_hash, attempts,
+               coalesce(locked_until > now(), false) AS leased,
+               (claim_expires_at > now() AND attempts < $2) AS live
+          FROM treasury.bank_accounts WHERE user_id = $1
+           FOR UPDATE
+        """,  # noqa: S608 - the column list is a constant
+        user_id,
+        max_attempts,
+    )
+
+
+async def resume_claim(
+    conn: Conn, account_id: str, *, account_name: str, bvn_encrypted: bytes, lease: timedelta
+) -> asyncpg.Record:
+    """Take over an idle claim for the same BVN: the same reference, one more Wema call."""
+    row = await conn.fetchrow(
+        """
+        UPDATE treasury.bank_accounts
+           SET account_name = $2, bvn_encrypted = $3, locked_until = now() + $4::interval,
+               attempts = attempts + 1, updated_at = now()
+         WHERE id = $1 AND status = 'creating'
+        RETURNING id, reference
+        """,
+        account_id,
+        account_name,
+        bvn_encrypted,
+        lease,
+    )
+    assert row is not None, "resume_claim runs on a row its transaction locked"
+    return row
+
+
+async def restart_claim(
+    conn: Conn,
+    account_id: str,
+    *,
+    reference: str,
+    account_name: str,
+    bvn_encrypted: bytes,
+    bvn_hash: bytes,
+    lease: timedelta,
+    lifetime: timedelta,
+) -> asyncpg.Record:
+    """Turn an idle claim into a new one: a new reference, BVN, lifetime and call count."""
+    row = await conn.fetchrow(
+        """
+        UPDATE treasury.bank_accounts
+           SET reference = $2, account_name = $3, bvn_encrypted = $4, bvn_hash = $5,
+               locked_until = now() + $6::interval, attempts = 1,
+               claim_expires_at = now() + $7::interval, updated_at = now()
+         WHERE id = $1 AND status = 'creating'
+        RETURNING id, reference
+        """,
+        account_id,
+        reference,
+        account_name,
+        bvn_encrypted,
+        bvn_hash,
+        lease,
+        lifetime,
+    )
+    assert row is not None, "restart_claim runs on a row its transaction locked"
+    return row
+
+
+async def retire_dead_claim(
+    conn: Conn, bvn_hash: bytes, max_attempts: int
+) -> asyncpg.Record | None:
+    """Delete the claim holding this BVN if it may no longer hold it: past its lifetime or its
+    calls, and no request talking to Wema for it. None when the BVN is held for good reason."""
+    return await conn.fetchrow(
+        """
+        DELETE FROM treasury.bank_accounts
+         WHERE bvn_hash = $1 AND status = 'creating' AND locked_until < now()
+           AND (claim_expires_at <= now() OR attempts >= $2)
+        RETURNING id, user_id, reference, attempts
+        """,
+        bvn_hash,
+        max_attempts,
+    )
+
+
+async def bvn_holder(conn: Conn, bvn_hash: bytes) -> str | None:
+    """Whose row carries this BVN, if anyone's."""
+    holder: str | None = await conn.fetchval(
+        "SELECT user_id FROM treasury.bank_accounts WHERE bvn_hash = $1", bvn_hash
+    )
+    return holder
 
 
 async def account_by_id(conn: Conn, account_id: str) -> asyncpg.Record | None:
@@ -82,58 +179,125 @@ async def account_for_user(conn: Conn, user_id: str) -> asyncpg.Record | None:
 
 
 async def activate_account(
-    conn: Conn, account_id: str, account_number: str, account_name: str
+    conn: Conn, account_id: str, reference: str, account_number: str, account_name: str
 ) -> asyncpg.Record | None:
+    """Only the claim Wema answered for: a claim restarted since (another reference, perhaps
+    another BVN) is never given the account opened under the old reference."""
     return await conn.fetchrow(
         f"""
         UPDATE treasury.bank_accounts
-           SET status = 'active', account_number = $2, account_name = $3, locked_until = NULL,
+           SET status = 'active', account_number = $3, account_name = $4, locked_until = NULL,
                updated_at = now()
-         WHERE id = $1 AND status = 'creating'
+         WHERE id = $1 AND reference = $2 AND status = 'creating'
         RETURNING {_ACCOUNT_COLUMNS}
         """,  # noqa: S608 - the column list is a constant
         account_id,
+        reference,
         account_number,
         account_name,
     )
 
 
-async def release_claim(conn: Conn, account_id: str) -> None:
+async def release_claim(conn: Conn, account_id: str, reference: str) -> None:
     """Wema's answer was lost or unusable: let the next request retry with the same reference."""
     await conn.execute(
         "UPDATE treasury.bank_accounts SET locked_until = now() - interval '1 second', "
-        "updated_at = now() WHERE id = $1 AND status = 'creating'",
+        "updated_at = now() WHERE id = $1 AND reference = $2 AND status = 'creating'",
         account_id,
+        reference,
     )
 
 
-async def delete_claim(conn: Conn, account_id: str) -> None:
-    """Wema refused the details outright and created nothing: forget the claim."""
-    await conn.execute(
-        "DELETE FROM treasury.bank_accounts WHERE id = $1 AND status = 'creating'", account_id
+async def delete_claim(conn: Conn, account_id: str, reference: str) -> int | None:
+    """Wema refused the details outright: forget the claim. Returns how many calls were made
+    with its reference (None when the claim was already gone or restarted)."""
+    attempts: int | None = await conn.fetchval(
+        "DELETE FROM treasury.bank_accounts WHERE id = $1 AND reference = $2 "
+        "AND status = 'creating' RETURNING attempts",
+        account_id,
+        reference,
     )
+    return attempts
 
 
-async def account_for_number(conn: Conn, account_number: str) -> asyncpg.Record | None:
+async def record_review(
+    conn: Conn,
+    review_id: str,
+    *,
+    reason: str,
+    reference: str,
+    fingerprint: str,
+    detail: dict[str, Any],
+) -> bool:
+    """A review item; True the first time, False when the same thing (reason, reference and
+    fingerprint) was seen before: its count goes up instead."""
+    first: bool = await conn.fetchval(
+        """
+        INSERT INTO treasury.review_items AS r (id, reason, reference, fingerprint, detail)
+        VALUES ($1, $2, $3, $4, $5)
+        ON CONFLICT (reason, reference, fingerprint) DO UPDATE
+           SET occurrences = r.occurrences + 1, last_seen_at = now()
+        RETURNING (xmax = 0)
+        """,
+        review_id,
+        reason,
+        reference,
+        fingerprint,
+        detail,
+    )
+    return first
+
+
+async def lock_account_by_number(conn: Conn, account_number: str) -> asyncpg.Record | None:
+    """The account a deposit names, its row locked until the caller's transaction ends: its
+    status cannot change between this look-up and the credit."""
     return await conn.fetchrow(
-        "SELECT id, user_id, status FROM treasury.bank_accounts WHERE account_number = $1",
+        "SELECT id, user_id, status FROM treasury.bank_accounts WHERE account_number = $1 "
+        "FOR NO KEY UPDATE",
         account_number,
+    )
+
+
+async def lock_reference(conn: Conn, reference: str) -> None:
+    """Serialise every delivery of one Wema reference: taken first in the transaction that
+    decides its outcome, released at commit. Without it, two deliveries racing an account's
+    status change could each write a different outcome (one credited, one held): constraints
+    on two tables cannot see each other's uncommitted rows. A hash collision only makes two
+    references queue behind each other."""
+    await conn.execute(
+        "SELECT pg_advisory_xact_lock($1, hashtext($2))", DEPOSIT_LOCK_SPACE, reference
+    )
+
+
+async def outcome_for_reference(conn: Conn, reference: str) -> asyncpg.Record | None:
+    """What this reference already did: credited (a bank transaction) or held, with the amount
+    and account number it came with."""
+    return await conn.fetchrow(
+        """
+        SELECT 'credited' AS outcome, t.id, t.amount, a.account_number
+          FROM treasury.bank_transactions t
+          JOIN treasury.bank_accounts a ON a.id = t.bank_account_id
+         WHERE t.transaction_reference = $1
+        UNION ALL
+        SELECT 'held' AS outcome, u.id, u.amount, u.account_number
+          FROM treasury.unmatched_deposits u
+         WHERE u.transaction_reference = $1
+         LIMIT 1
+        """,
+        reference,
     )
 
 
 async def insert_credit(
     conn: Conn, transaction_id: str, account: asyncpg.Record, deposit: Deposit
 ) -> bool:
-    """The exactly-once gate: False when this reference was already credited (or held)."""
+    """The exactly-once gate (UNIQUE on the reference): False when it was already credited."""
     inserted = await conn.fetchval(
         """
         INSERT INTO treasury.bank_transactions
             (id, bank_account_id, user_id, type, amount, transaction_reference, sender_name,
              sender_account, sender_bank, narration, transaction_date)
-        SELECT $1::varchar, $2::varchar, $3::varchar, 'credit', $4::numeric, $5::varchar,
-               $6::varchar, $7::varchar, $8::varchar, $9::text, $10::timestamptz
-         WHERE NOT EXISTS (SELECT 1 FROM treasury.unmatched_deposits
-                            WHERE transaction_reference = $5::varchar)
+        VALUES ($1, $2, $3, 'credit', $4, $5, $6, $7, $8, $9, $10)
         ON CONFLICT (transaction_reference) DO NOTHING
         RETURNING true
         """,
@@ -151,11 +315,10 @@ async def insert_credit(
     return bool(inserted)
 
 
-async def credit_account(conn: Conn, account_id: str, amount: Decimal) -> Decimal | None:
-    """None when the account stopped being active since it was looked up."""
-    balance: Decimal | None = await conn.fetchval(
+async def credit_account(conn: Conn, account_id: str, amount: Decimal) -> Decimal:
+    balance: Decimal = await conn.fetchval(
         "UPDATE treasury.bank_accounts SET balance = balance + $2, updated_at = now() "
-        "WHERE id = $1 AND status = 'active' RETURNING balance",
+        "WHERE id = $1 RETURNING balance",
         account_id,
         amount,
     )
@@ -186,16 +349,13 @@ async def hold_for_review(
     account_id: str | None,
     payload: dict[str, Any],
 ) -> bool:
-    """False when this reference is already held, or was already credited."""
+    """False when this reference is already held."""
     inserted = await conn.fetchval(
         """
         INSERT INTO treasury.unmatched_deposits
             (id, account_number, bank_account_id, reason, amount, transaction_reference,
              payload, transaction_date)
-        SELECT $1::varchar, $2::varchar, $3::varchar, $4::varchar, $5::numeric, $6::varchar,
-               $7::jsonb, $8::timestamptz
-         WHERE NOT EXISTS (SELECT 1 FROM treasury.bank_transactions
-                            WHERE transaction_reference = $6::varchar)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
         ON CONFLICT (transaction_reference) DO NOTHING
         RETURNING true
         """,

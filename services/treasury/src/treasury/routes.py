@@ -33,7 +33,7 @@ OPENING_REFUSALS = (
     WalletNotFound,
     errors.AccountExists,
     errors.CreationInProgress,
-    errors.BvnAlreadyLinked,
+    errors.BvnUnavailable,
     ProviderRejected,
     ProviderTimeout,
     ProviderError,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from datetime import datetime, timedelta
 from typing import Annotated, Literal
 
 from email_validator import EmailNotValidError, validate_email
@@ -13,7 +14,7 @@ from betfuz_common.models import NotificationModel, RequestModel, ResponseModel
 from betfuz_common.money import NairaIn, NairaOut
 from betfuz_common.pagination import Page
 from betfuz_common.phones import NigerianMobile
-from betfuz_common.timestamps import Timestamp
+from betfuz_common.timestamps import Timestamp, utc_now
 from treasury.bvn import is_bvn
 from treasury.domain import AccountDetails, AccountStatus, Deposit
 
@@ -110,6 +111,15 @@ class TransactionPage(Page[TransactionView]):
 
 Reference = Annotated[StrictStr, Field(pattern=_REFERENCE.pattern)]
 
+# The dates a bank could send for a deposit now. A notification arrives within minutes of the
+# transfer; Wema's redeliveries and our re-reads of its transaction listing reach back weeks, so
+# a little over a year covers every legitimate case with margin. Ahead of now by a day at most:
+# Wema's clock may run ahead of ours, or a local (WAT) time be labelled UTC. Anything outside is
+# not a deposit date but a mistake (0001-01-01 would be stored as -infinity and break the
+# history for good): refused, and the signed notification kept raw for a person.
+OLDEST_DEPOSIT = timedelta(days=400)
+LATEST_DEPOSIT_AHEAD = timedelta(days=1)
+
 
 class DepositNotification(NotificationModel):
     """Wema's deposit notification, as the spec shows it, in Wema's field names."""
@@ -121,7 +131,24 @@ class DepositNotification(NotificationModel):
     sender_account: Annotated[StrictStr, Field(max_length=20)] | None = None
     sender_bank: Annotated[StrictStr, Field(max_length=100)] | None = None
     narration: Annotated[StrictStr, Field(max_length=1000)] | None = None
-    transaction_date: AwareDatetime
+    transaction_date: Annotated[
+        AwareDatetime,
+        Field(
+            description=f"with a time zone; at most {OLDEST_DEPOSIT.days} days before now and "
+            f"{LATEST_DEPOSIT_AHEAD.days} day after"
+        ),
+    ]
+
+    @field_validator("transaction_date")
+    @classmethod
+    def _plausible_date(cls, value: datetime) -> datetime:
+        now = utc_now()
+        if not now - OLDEST_DEPOSIT <= value <= now + LATEST_DEPOSIT_AHEAD:
+            raise ValueError(
+                f"must be within {OLDEST_DEPOSIT.days} days before now and "
+                f"{LATEST_DEPOSIT_AHEAD.days} day after"
+            )
+        return value
 
     def deposit(self) -> Deposit:
         return Deposit.model_validate(self.model_dump())

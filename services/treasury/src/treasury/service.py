@@ -7,9 +7,9 @@ Provider calls happen with no transaction open and no connection held.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
-from datetime import datetime
-from typing import Any, Literal
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
 
 import asyncpg
 
@@ -29,7 +29,7 @@ from treasury.domain import (
     DepositOutcome,
     Opened,
 )
-from treasury.errors import AccountExists, AccountNotFound, BvnAlreadyLinked, CreationInProgress
+from treasury.errors import AccountExists, AccountNotFound, BvnUnavailable, CreationInProgress
 from treasury.nuban import WEMA_BANK_CODE, is_valid_nuban
 from treasury.ports import TreasuryPorts
 from treasury.provider import (
@@ -84,13 +84,30 @@ async def open_account(
     return Opened(account=account, replayed=replay)
 
 
+# A claim holds its BVN against every other user for this long and this many Wema calls at
+# most: room for a customer to retry through a short Wema outage, and never long enough for a
+# claim a provider failure left behind (or one made with a stranger's BVN) to park that BVN for
+# good. Migration 0003's column default repeats the lifetime for the previous release's rows.
+CLAIM_LIFETIME = timedelta(minutes=15)
+CLAIM_ATTEMPTS = 3
+
+
+@dataclass(frozen=True)
+class _Claim:
+    """The 'creating' row a request owns, and the reference it sends Wema. The reference is the
+    claim's identity: a claim restarted under a new reference is another claim."""
+
+    id: str
+    reference: str
+
+
 async def _create(ports: TreasuryPorts, user_id: str, details: AccountDetails) -> Account:
     async with ports.pool.acquire() as conn:
         if not await repo.user_exists(conn, user_id):
             raise WalletNotFound(user_id)
         claim = await _claim(conn, ports, user_id, details)
     request = AccountRequest(
-        reference=claim["reference"],
+        reference=claim.reference,
         bvn=details.bvn,
         first_name=details.first_name,
         last_name=details.last_name,
@@ -100,46 +117,139 @@ async def _create(ports: TreasuryPorts, user_id: str, details: AccountDetails) -
     try:
         opened = _checked(await ports.wema.create_virtual_account(request))
     except ProviderRejected:
-        async with ports.pool.acquire() as conn:
-            await repo.delete_claim(conn, claim["id"])
+        async with ports.pool.acquire() as conn, conn.transaction():
+            attempts = await repo.delete_claim(conn, claim.id, claim.reference)
+            if attempts is not None and attempts > 1:
+                # An earlier call with this reference went unanswered: it may have opened an
+                # account that this refusal does not undo.
+                orphan = {"id": claim.id, "user_id": user_id, "reference": claim.reference}
+                await _orphaned(conn, {**orphan, "attempts": attempts}, "refused_after_no_answer")
         raise
     except ProviderError as exc:
-        log.warning("wema_create_failed", account_id=claim["id"], error=str(exc))
+        log.warning("wema_create_failed", account_id=claim.id, error=str(exc))
         async with ports.pool.acquire() as conn:
-            await repo.release_claim(conn, claim["id"])
+            await repo.release_claim(conn, claim.id, claim.reference)
         raise
-    return await _activate(ports, claim["id"], opened)
+    return await _activate(ports, claim, opened)
 
 
-async def _claim(
-    conn: Conn, ports: TreasuryPorts, user_id: str, details: AccountDetails
-) -> asyncpg.Record:
-    # Two passes: a claim Wema refused can be deleted between our insert and our read.
-    for _ in range(2):
+async def _claim(conn: Conn, ports: TreasuryPorts, user_id: str, details: AccountDetails) -> _Claim:
+    bvn_hash = ports.cipher.fingerprint(details.bvn)
+    # A few passes: a claim Wema refused can be deleted between our insert and our read, a
+    # dead claim holding the BVN is retired before the next pass, and a sibling request of the
+    # same user can win the race in ways PostgreSQL reports as errors (below).
+    for _ in range(3):
         try:
-            claimed = await repo.claim_account(
-                conn,
-                account_id=f"bac_{uuid.uuid4().hex}",
-                user_id=user_id,
-                account_name=f"{details.first_name} {details.last_name}".upper(),
-                reference=f"BFZ-{uuid.uuid4().hex.upper()}",
-                bvn_encrypted=ports.cipher.encrypt(details.bvn, user_id),
-                bvn_hash=ports.cipher.fingerprint(details.bvn),
-                lease=ports.lease,
-            )
-        except asyncpg.UniqueViolationError as exc:
-            if exc.constraint_name == BVN_HASH_CONSTRAINT:
-                raise BvnAlreadyLinked() from None
-            raise
-        if claimed is not None:
-            return claimed
-        existing = await repo.account_for_user(conn, user_id)
-        if existing is None:
+            async with conn.transaction():
+                claim = await _take_claim(conn, ports, user_id, details, bvn_hash)
+        except asyncpg.DeadlockDetectedError:
+            # Our insert crossed a sibling request's activation of the same user's row (each
+            # waits on the other's entry in a unique index) and PostgreSQL undid ours. Decide
+            # again.
             continue
-        if existing["status"] == "creating":
-            raise CreationInProgress()
-        raise AccountExists(account_of(ports, existing))
+        except asyncpg.UniqueViolationError as exc:
+            if exc.constraint_name != BVN_HASH_CONSTRAINT:
+                raise
+            holder = await repo.bvn_holder(conn, bvn_hash)
+            if holder is None or holder == user_id:
+                # Gone since, or the caller's own: a sibling request claimed it first, and two
+                # inserts racing on both unique indexes can meet on the BVN's before the user's.
+                continue
+            if not await _retire_dead_claim(conn, bvn_hash):
+                # Never told apart from a bank's refusal: the answer must not say whether a
+                # BVN belongs to a customer. Logged without the BVN.
+                log.info("account_refused_bvn_in_use", user_id=user_id)
+                raise BvnUnavailable() from None
+            continue
+        if claim is not None:
+            return claim
     raise CreationInProgress()
+
+
+async def _take_claim(
+    conn: Conn, ports: TreasuryPorts, user_id: str, details: AccountDetails, bvn_hash: bytes
+) -> _Claim | None:
+    """In the caller's transaction: a new claim, or the user's idle one taken over. None when
+    the user's row vanished between the two statements (try again)."""
+    name = f"{details.first_name} {details.last_name}".upper()
+    encrypted = ports.cipher.encrypt(details.bvn, user_id)
+    row = await repo.insert_claim(
+        conn,
+        account_id=f"bac_{uuid.uuid4().hex}",
+        user_id=user_id,
+        account_name=name,
+        reference=_new_reference(),
+        bvn_encrypted=encrypted,
+        bvn_hash=bvn_hash,
+        lease=ports.lease,
+        lifetime=CLAIM_LIFETIME,
+    )
+    if row is not None:
+        return _Claim(row["id"], row["reference"])
+    held = await repo.claim_for_user(conn, user_id, CLAIM_ATTEMPTS)
+    if held is None:
+        return None
+    if held["status"] != "creating":
+        raise AccountExists(account_of(ports, held))
+    if held["leased"]:
+        raise CreationInProgress()
+    if held["live"] and bytes(held["bvn_hash"]) == bvn_hash:
+        # The same BVN: the same reference, which Wema dedupes on, so a retry after a lost
+        # answer can never open a second account.
+        row = await repo.resume_claim(
+            conn, held["id"], account_name=name, bvn_encrypted=encrypted, lease=ports.lease
+        )
+        return _Claim(row["id"], row["reference"])
+    # Another BVN, or a claim past its limits. The old reference is never sent again: Wema
+    # would answer it with the account it may have opened for the old BVN, which would then be
+    # linked to this one. A new reference, and the old one recorded for a person to check.
+    row = await repo.restart_claim(
+        conn,
+        held["id"],
+        reference=_new_reference(),
+        account_name=name,
+        bvn_encrypted=encrypted,
+        bvn_hash=bvn_hash,
+        lease=ports.lease,
+        lifetime=CLAIM_LIFETIME,
+    )
+    await _orphaned(conn, held, "claim_expired" if not held["live"] else "bvn_changed")
+    return _Claim(row["id"], row["reference"])
+
+
+async def _retire_dead_claim(conn: Conn, bvn_hash: bytes) -> bool:
+    """The BVN is on another user's row: free it if that row is a claim past its limits."""
+    async with conn.transaction():
+        dead = await repo.retire_dead_claim(conn, bvn_hash, CLAIM_ATTEMPTS)
+        if dead is None:
+            return False
+        await _orphaned(conn, dead, "claim_expired")
+    log.info("account_claim_retired", account_id=dead["id"])
+    return True
+
+
+async def _orphaned(conn: Conn, claim: asyncpg.Record | dict[str, Any], why: str) -> None:
+    """A reference we sent Wema that no account of ours will carry: Wema may hold an account
+    opened under it, which a person must find and close. Never the BVN."""
+    reference = claim["reference"]
+    await repo.record_review(
+        conn,
+        f"rvw_{uuid.uuid4().hex}",
+        reason="orphaned_wema_reference",
+        reference=reference,
+        fingerprint=fingerprint({"reference": reference}),
+        detail={
+            "why": why,
+            "account_id": claim["id"],
+            "user_id": claim["user_id"],
+            "attempts": claim["attempts"],
+        },
+    )
+    log.warning("wema_reference_orphaned", reference=reference, account_id=claim["id"], why=why)
+
+
+def _new_reference() -> str:
+    return f"BFZ-{uuid.uuid4().hex.upper()}"
 
 
 def _checked(opened: WemaAccount) -> WemaAccount:
@@ -151,20 +261,20 @@ def _checked(opened: WemaAccount) -> WemaAccount:
     return opened
 
 
-async def _activate(ports: TreasuryPorts, account_id: str, opened: WemaAccount) -> Account:
+async def _activate(ports: TreasuryPorts, claim: _Claim, opened: WemaAccount) -> Account:
     async with ports.pool.acquire() as conn:
         try:
             row = await repo.activate_account(
-                conn, account_id, opened.account_number, opened.account_name.upper()
+                conn, claim.id, claim.reference, opened.account_number, opened.account_name.upper()
             )
         except asyncpg.UniqueViolationError:
-            await repo.release_claim(conn, account_id)
+            await repo.release_claim(conn, claim.id, claim.reference)
             raise ProviderUnavailable("Wema returned an account number already in use") from None
         if row is None:  # activated by a request that took the claim over after a lost lease
-            row = await repo.account_by_id(conn, account_id)
-            if row is None:
-                raise ProviderUnavailable("the account claim disappeared")
-    log.info("account_created", account_id=account_id)
+            row = await repo.account_by_id(conn, claim.id)
+            if row is None or row["status"] == "creating" or row["reference"] != claim.reference:
+                raise ProviderUnavailable("the account claim was retired while Wema answered")
+    log.info("account_created", account_id=claim.id)
     return account_of(ports, row)
 
 
@@ -199,94 +309,126 @@ async def keep_refused(ports: TreasuryPorts, refused: SignedPayloadRefused) -> N
 
 
 @dataclass(frozen=True)
-class _Hold:
-    reason: str
-    account_id: str | None
+class _Settled:
+    """How a delivery ended, and what to log about it once its transaction has committed."""
 
-
-class _AccountChanged(Exception):
-    """The account left 'active' between lookup and credit: roll back and decide again."""
+    outcome: DepositOutcome
+    event: str
+    warn: bool = False
+    facts: dict[str, Any] = field(default_factory=dict)
 
 
 class _UserMissing(Exception):
-    def __init__(self, account_id: str) -> None:
-        super().__init__("the account's user row is gone")
-        self.account_id = account_id
+    """The account's user row is gone: undo the credit, hold the deposit."""
 
 
 async def receive_deposit(ports: TreasuryPorts, deposit: Deposit) -> DepositOutcome:
-    async with ports.pool.acquire() as conn:
-        for _ in range(2):
-            try:
-                decision = await _credit_once(conn, deposit)
-            except _AccountChanged:
-                continue
-            except _UserMissing as missing:
-                decision = _Hold("user_missing", missing.account_id)
-            if isinstance(decision, _Hold):
-                return await _hold(conn, deposit, decision)
-            return decision
-        raise RuntimeError("the account's status kept changing during a deposit")
+    """ONE transaction per delivery, serialised on its reference: whatever it decides (credit,
+    hold, duplicate, review) commits with the rows that explain it, or not at all."""
+    async with ports.pool.acquire() as conn, conn.transaction():
+        # Lock order, the same for every delivery so that concurrent ones queue instead of
+        # deadlocking: the reference, then the account row, then the user row.
+        await repo.lock_reference(conn, deposit.transaction_reference)
+        settled = await _settle(conn, deposit)
+    facts = {"reference": deposit.transaction_reference, **settled.facts}
+    if settled.warn:
+        log.warning(settled.event, **facts)
+    else:
+        log.info(settled.event, **facts)
+    return settled.outcome
 
 
-async def _credit_once(conn: Conn, deposit: Deposit) -> Literal["credited", "duplicate"] | _Hold:
-    """ONE transaction: the row, both balances and the notification commit together or not at all.
+async def _settle(conn: Conn, deposit: Deposit) -> _Settled:
+    earlier = await repo.outcome_for_reference(conn, deposit.transaction_reference)
+    if earlier is not None:
+        return await _repeated(conn, deposit, earlier)
+    account = await repo.lock_account_by_number(conn, deposit.account_number)
+    if account is None:
+        return await _hold(conn, deposit, "unknown_account", None)
+    if account["status"] != "active":
+        return await _hold(conn, deposit, f"account_{account['status']}", account["id"])
+    try:
+        async with conn.transaction():  # a savepoint: a credit that cannot finish leaves nothing
+            return await _credit(conn, account, deposit)
+    except _UserMissing:
+        return await _hold(conn, deposit, "user_missing", account["id"])
 
-    Lock order is always bank_transactions (unique index) -> bank_accounts -> users, so
-    concurrent deliveries queue instead of deadlocking.
-    """
-    async with conn.transaction():
-        account = await repo.account_for_number(conn, deposit.account_number)
-        if account is None:
-            return _Hold("unknown_account", None)
-        if account["status"] != "active":
-            return _Hold(f"account_{account['status']}", account["id"])
-        transaction_id = f"btx_{uuid.uuid4().hex}"
-        if not await repo.insert_credit(conn, transaction_id, account, deposit):
-            log.info("deposit_duplicate", reference=deposit.transaction_reference)
-            return "duplicate"
-        account_balance = await repo.credit_account(conn, account["id"], deposit.amount)
-        if account_balance is None:
-            raise _AccountChanged()
-        user_balance = await repo.credit_user(conn, account["user_id"], deposit.amount)
-        if user_balance is None:
-            raise _UserMissing(account["id"])
-        await repo.notify_balance(
-            conn,
-            {
-                "user_id": account["user_id"],
-                "balance": user_balance,
-                "bank_account_id": account["id"],
-                "account_balance": account_balance,
-                "amount": deposit.amount,
-                "transaction_reference": deposit.transaction_reference,
-            },
-        )
-    log.info(
+
+async def _credit(conn: Conn, account: asyncpg.Record, deposit: Deposit) -> _Settled:
+    """The row, both balances and the notification, together."""
+    transaction_id = f"btx_{uuid.uuid4().hex}"
+    if not await repo.insert_credit(conn, transaction_id, account, deposit):
+        # The UNIQUE constraint's backstop; the lock and the look-up above come first.
+        return _Settled("duplicate", "deposit_duplicate")
+    account_balance = await repo.credit_account(conn, account["id"], deposit.amount)
+    user_balance = await repo.credit_user(conn, account["user_id"], deposit.amount)
+    if user_balance is None:
+        raise _UserMissing()
+    await repo.notify_balance(
+        conn,
+        {
+            "user_id": account["user_id"],
+            "balance": user_balance,
+            "bank_account_id": account["id"],
+            "account_balance": account_balance,
+            "amount": deposit.amount,
+            "transaction_reference": deposit.transaction_reference,
+        },
+    )
+    return _Settled(
+        "credited",
         "deposit_credited",
-        reference=deposit.transaction_reference,
-        account_id=account["id"],
-        amount=deposit.amount,
+        facts={"account_id": account["id"], "amount": deposit.amount},
     )
-    return "credited"
 
 
-async def _hold(conn: Conn, deposit: Deposit, hold: _Hold) -> DepositOutcome:
-    async with conn.transaction():
-        held = await repo.hold_for_review(
-            conn,
-            f"umd_{uuid.uuid4().hex}",
-            deposit,
-            reason=hold.reason,
-            account_id=hold.account_id,
-            payload=deposit.model_dump(),
-        )
-    if not held:
-        return "duplicate"
-    log.warning(
+async def _repeated(conn: Conn, deposit: Deposit, earlier: asyncpg.Record) -> _Settled:
+    """A reference seen before. The same amount into the same account is a redelivery; anything
+    else is not ours to guess (a correction? a bank error? a forgery with a leaked key?): a
+    review item for a person, and no money moves."""
+    if earlier["amount"] == deposit.amount and earlier["account_number"] == deposit.account_number:
+        return _Settled("duplicate", "deposit_duplicate")
+    repeat = deposit.model_dump()
+    first = await repo.record_review(
+        conn,
+        f"rvw_{uuid.uuid4().hex}",
+        reason="deposit_reference_reused",
+        reference=deposit.transaction_reference,
+        fingerprint=fingerprint(repeat),
+        detail={
+            "why": "a deposit repeats this reference with another amount or account",
+            "earlier": {
+                "outcome": earlier["outcome"],
+                "id": earlier["id"],
+                "amount": earlier["amount"],
+                "account_number": earlier["account_number"],
+            },
+            "repeat": repeat,
+        },
+    )
+    facts = {"earlier_outcome": earlier["outcome"], "earlier_id": earlier["id"]}
+    return _Settled(
+        "held_for_review" if first else "duplicate",
+        "deposit_reference_reused",
+        warn=True,
+        facts={**facts, "first_delivery": first},
+    )
+
+
+async def _hold(conn: Conn, deposit: Deposit, reason: str, account_id: str | None) -> _Settled:
+    held = await repo.hold_for_review(
+        conn,
+        f"umd_{uuid.uuid4().hex}",
+        deposit,
+        reason=reason,
+        account_id=account_id,
+        payload=deposit.model_dump(),
+    )
+    if not held:  # the UNIQUE constraint's backstop, as for a credit
+        return _Settled("duplicate", "deposit_duplicate")
+    return _Settled(
+        "held_for_review",
         "deposit_held_for_review",
-        reference=deposit.transaction_reference,
-        reason=hold.reason,
-        account_id=hold.account_id,
+        warn=True,
+        facts={"reason": reason, "account_id": account_id},
     )
-    return "held_for_review"

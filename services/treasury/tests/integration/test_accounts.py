@@ -1,40 +1,21 @@
 import asyncio
-import json
+import uuid
 
 import asyncpg
 import httpx
 
+from betfuz_common.idempotency import stored_scope
 from betfuz_testing.tokens import bearer
 from sandboxes.wema.accounts import Bank
-from services.treasury.tests.support import AppClient, NewUser, account_body, random_bvn
+from services.treasury.tests.support import (
+    AppClient,
+    NewUser,
+    Scripted,
+    account_body,
+    random_bvn,
+    refusal,
+)
 from treasury.nuban import is_valid_nuban
-
-
-class Scripted(httpx.AsyncBaseTransport):
-    """Forwards to the sandbox, except what the next scripted steps say to do instead.
-
-    "slow": answer after a pause, so concurrent requests overlap the call.
-    "lost": the sandbox opens the account, but the answer times out on the way back.
-    "bad_nuban": answer with an account number whose check digit is wrong.
-    """
-
-    def __init__(self, inner: httpx.AsyncBaseTransport, *steps: str) -> None:
-        self.inner = inner
-        self.steps = list(steps)
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        step = self.steps.pop(0) if self.steps else "pass"
-        if step == "slow":
-            await asyncio.sleep(0.3)
-        if step == "bad_nuban":
-            reference = json.loads(request.content)["reference"]
-            data = {"accountNumber": "1234567890", "accountName": "X", "reference": reference}
-            return httpx.Response(200, json={"status": "success", "data": data})
-        response = await self.inner.handle_async_request(request)
-        if step == "lost":
-            await response.aread()
-            raise httpx.ReadTimeout("answer lost", request=request)
-        return response
 
 
 async def rows_for(pool: asyncpg.Pool, user_id: str) -> list[asyncpg.Record]:
@@ -100,10 +81,10 @@ async def test_twenty_concurrent_creations_by_one_user_make_one_account_and_one_
     assert len(await rows_for(pool, user)) == 1
 
 
-async def test_a_bvn_linked_to_another_user_is_409_without_a_provider_call(
+async def test_a_bvn_linked_to_another_user_is_refused_exactly_as_the_bank_refuses_details(
     app_client: AppClient, new_user: NewUser, bank: Bank
 ) -> None:
-    first, second = await new_user(), await new_user()
+    first, second, third = await new_user(), await new_user(), await new_user()
     bvn = random_bvn()
     async with app_client() as client:
         ok = await client.post("/treasury/accounts", json=account_body(bvn), headers=bearer(first))
@@ -111,12 +92,17 @@ async def test_a_bvn_linked_to_another_user_is_409_without_a_provider_call(
             "/treasury/accounts", json=account_body(bvn), headers=bearer(second)
         )
         second_me = await client.get("/treasury/accounts/me", headers=bearer(second))
+        calls_before_refusal = len(bank.calls)
+        bank.failures.append(("reject", 0))
+        refused_by_bank = await client.post(
+            "/treasury/accounts", json=account_body(), headers=bearer(third)
+        )
     assert ok.status_code == 201
-    assert taken.status_code == 409
-    assert taken.json()["code"] == "bvn_linked"
+    assert calls_before_refusal == 1  # the linked BVN never reached Wema
+    assert refusal(taken) == refusal(refused_by_bank)
+    assert refusal(taken)[0] == 422
     assert bvn not in taken.text
     assert second_me.status_code == 404
-    assert len(bank.calls) == 1
 
 
 async def test_bad_fields_are_422_write_nothing_and_call_no_one(
@@ -150,11 +136,11 @@ async def test_no_token_is_401_and_a_token_for_an_unknown_user_is_404(
 async def test_a_lost_answer_is_504_and_the_retry_reuses_the_reference_so_wema_opens_one(
     app_client: AppClient, new_user: NewUser, bank: Bank, sandbox_transport: httpx.ASGITransport,
 ) -> None:  # fmt: skip
-    user = await new_user()
+    user, body = await new_user(), account_body()
     async with app_client(wema_transport=Scripted(sandbox_transport, "lost")) as client:
-        lost = await client.post("/treasury/accounts", json=account_body(), headers=bearer(user))
+        lost = await client.post("/treasury/accounts", json=body, headers=bearer(user))
         hidden = await client.get("/treasury/accounts/me", headers=bearer(user))
-        retry = await client.post("/treasury/accounts", json=account_body(), headers=bearer(user))
+        retry = await client.post("/treasury/accounts", json=body, headers=bearer(user))
     assert lost.status_code == 504
     assert lost.headers["content-type"] == "application/problem+json"
     assert hidden.status_code == 404  # no half-made account is ever visible
@@ -168,11 +154,11 @@ async def test_a_lost_answer_is_504_and_the_retry_reuses_the_reference_so_wema_o
 async def test_a_wema_5xx_is_502_and_a_retry_succeeds_with_the_same_reference(
     app_client: AppClient, new_user: NewUser, bank: Bank
 ) -> None:
-    user = await new_user()
+    user, body = await new_user(), account_body()
     bank.failures.append(("error", 0))
     async with app_client() as client:
-        failed = await client.post("/treasury/accounts", json=account_body(), headers=bearer(user))
-        retry = await client.post("/treasury/accounts", json=account_body(), headers=bearer(user))
+        failed = await client.post("/treasury/accounts", json=body, headers=bearer(user))
+        retry = await client.post("/treasury/accounts", json=body, headers=bearer(user))
     assert failed.status_code == 502
     assert failed.json()["code"] == "provider_error"
     assert retry.status_code == 201
@@ -222,3 +208,38 @@ async def test_an_idempotency_key_replays_the_first_answer(
     assert replay.json() == first.json()
     assert other_body.status_code == 422
     assert len(bank.calls) == 1
+
+
+async def test_a_replay_says_it_is_one_with_idempotent_replayed_true(
+    app_client: AppClient, new_user: NewUser
+) -> None:
+    user, body = await new_user(), account_body()
+    headers = {**bearer(user), "Idempotency-Key": "open-account-replayed"}
+    async with app_client() as client:
+        first = await client.post("/treasury/accounts", json=body, headers=headers)
+        replay = await client.post("/treasury/accounts", json=body, headers=headers)
+    assert first.status_code == replay.status_code == 201
+    assert "idempotent-replayed" not in first.headers
+    assert replay.headers["Idempotent-Replayed"] == "true"
+    assert replay.headers["Location"] == first.headers["Location"] == "/treasury/accounts/me"
+
+
+async def test_a_128_character_subject_with_an_idempotency_key_opens_the_account_and_replays(
+    app_client: AppClient, bank: Bank, pool: asyncpg.Pool
+) -> None:
+    user = ("user-" + uuid.uuid4().hex * 4)[:128]
+    await pool.execute("INSERT INTO public.users (id) VALUES ($1)", user)
+    body = account_body()
+    headers = {**bearer(user), "Idempotency-Key": "k" * 255}
+    async with app_client() as client:
+        first = await client.post("/treasury/accounts", json=body, headers=headers)
+        replay = await client.post("/treasury/accounts", json=body, headers=headers)
+    assert first.status_code == 201, first.text
+    assert replay.status_code == 201
+    assert replay.json() == first.json()
+    assert replay.headers["Idempotent-Replayed"] == "true"
+    assert len(bank.calls) == 1
+    scope = await pool.fetchval(
+        "SELECT scope FROM treasury.idempotency_keys WHERE key = $1", "k" * 255
+    )
+    assert scope == stored_scope(f"accounts:{user}")  # too long for the column: its hash

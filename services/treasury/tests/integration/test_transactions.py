@@ -1,7 +1,14 @@
 import asyncpg
 
 from betfuz_testing.tokens import bearer
-from services.treasury.tests.support import AppClient, NewUser, OpenAccount, deposit_payload, signed
+from services.treasury.tests.support import (
+    AppClient,
+    NewUser,
+    OpenAccount,
+    days_ago,
+    deposit_payload,
+    signed,
+)
 
 
 async def test_the_history_pages_newest_first_with_an_opaque_cursor(
@@ -13,7 +20,7 @@ async def test_the_history_pages_newest_first_with_an_opaque_cursor(
         sent = []
         for day in range(1, 6):
             payload = deposit_payload(
-                account["accountNumber"], str(day), transaction_date=f"2025-02-0{day}T08:00:00Z"
+                account["accountNumber"], str(day), transaction_date=days_ago(6 - day)
             )
             body, headers = signed(payload)
             await client.post("/treasury/webhook", content=body, headers=headers)

@@ -1,9 +1,7 @@
 import asyncio
 from decimal import Decimal
-from typing import Any
 
 import asyncpg
-import httpx
 
 from betfuz_common import jsonio
 from betfuz_testing.tokens import bearer
@@ -12,38 +10,13 @@ from services.treasury.tests.support import (
     AppClient,
     NewUser,
     OpenAccount,
+    balances,
+    days_ago,
     deposit_payload,
+    post_deposit,
     signed,
+    written_for,
 )
-
-
-async def post_deposit(
-    client: httpx.AsyncClient, payload: dict[str, Any], **kwargs: Any
-) -> httpx.Response:
-    body, headers = signed(payload, **kwargs)
-    return await client.post("/treasury/webhook", content=body, headers=headers)
-
-
-async def balances(pool: asyncpg.Pool, user_id: str) -> tuple[Decimal, Decimal]:
-    row = await pool.fetchrow(
-        "SELECT u.balance AS user_balance, a.balance AS account_balance FROM public.users u "
-        "JOIN treasury.bank_accounts a ON a.user_id = u.id WHERE u.id = $1",
-        user_id,
-    )
-    assert row is not None
-    return row["user_balance"], row["account_balance"]
-
-
-async def written_for(pool: asyncpg.Pool, reference: str) -> tuple[int, int]:
-    credited = await pool.fetchval(
-        "SELECT count(*) FROM treasury.bank_transactions WHERE transaction_reference = $1",
-        reference,
-    )
-    held = await pool.fetchval(
-        "SELECT count(*) FROM treasury.unmatched_deposits WHERE transaction_reference = $1",
-        reference,
-    )
-    return credited, held
 
 
 async def test_a_signed_deposit_records_the_row_and_credits_both_balances(
@@ -278,9 +251,7 @@ async def test_deposits_delivered_out_of_order_are_all_credited_and_listed_newes
     async with app_client() as client:
         account = await open_account(client, user)
         dated = [
-            deposit_payload(
-                account["accountNumber"], "1", transaction_date=f"2025-01-1{d}T10:00:00Z"
-            )
+            deposit_payload(account["accountNumber"], "1", transaction_date=days_ago(6 - d))
             for d in range(1, 6)
         ]
         for payload in [dated[3], dated[0], dated[4], dated[2], dated[1], dated[3]]:
@@ -289,3 +260,51 @@ async def test_deposits_delivered_out_of_order_are_all_credited_and_listed_newes
     references = [item["transactionReference"] for item in listed.json()["items"]]
     assert references == [p["transaction_reference"] for p in reversed(dated)]
     assert await balances(pool, user) == (Decimal(5), Decimal(5))
+
+
+async def test_concurrent_deliveries_while_the_account_flips_status_end_in_one_outcome_each(
+    app_client: AppClient,
+    new_user: NewUser,
+    open_account: OpenAccount,
+    pool: asyncpg.Pool,
+    database_url: str,
+) -> None:
+    user = await new_user()
+    flipping = asyncio.Event()
+    async with app_client() as client:
+        account = await open_account(client, user)
+        payloads = [deposit_payload(account["accountNumber"], "3.33") for _ in range(30)]
+        flipper = await asyncpg.connect(database_url)
+
+        async def flip() -> None:
+            # Suspend and reactivate the account as fast as the database allows, so deliveries
+            # look it up in both states while others are between look-up and write.
+            status = "suspended"
+            while not flipping.is_set():
+                await flipper.execute(
+                    "UPDATE treasury.bank_accounts SET status = $2 WHERE id = $1",
+                    account["id"],
+                    status,
+                )
+                status = "active" if status == "suspended" else "suspended"
+                await asyncio.sleep(0)
+
+        flips = asyncio.create_task(flip())
+        try:
+            answers = await asyncio.gather(
+                *(post_deposit(client, p) for _ in range(10) for p in payloads)
+            )
+        finally:
+            flipping.set()
+            await flips
+            await flipper.close()
+    assert {a.status_code for a in answers} == {200}
+    for payload in payloads:
+        credited, held = await written_for(pool, payload["transaction_reference"])
+        assert credited + held == 1, payload["transaction_reference"]
+    credits = await pool.fetchval(
+        "SELECT coalesce(sum(amount), 0) FROM treasury.bank_transactions WHERE user_id = $1", user
+    )
+    assert await balances(pool, user) == (credits, credits)
+    outcomes = [a.json()["status"] for a in answers]
+    assert outcomes.count("credited") + outcomes.count("held_for_review") == len(payloads)

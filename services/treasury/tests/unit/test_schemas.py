@@ -7,6 +7,7 @@ from pydantic import BaseModel
 from betfuz_common import jsonio
 from betfuz_common.errors import Problem
 from betfuz_common.parsing import json_object, validated
+from services.treasury.tests.support import days_ago
 from treasury.schemas import CreateAccountRequest, DepositNotification
 
 DepositWebhook = DepositNotification
@@ -93,7 +94,7 @@ DEPOSIT: dict[str, Any] = {
     "sender_account": "9876543210",
     "sender_bank": "Access Bank",
     "narration": "Deposit to Betfuz",
-    "transaction_date": "2025-01-15T14:30:00Z",
+    "transaction_date": days_ago(1),
 }
 
 
@@ -132,9 +133,23 @@ def test_non_positive_or_malformed_amounts_are_422(amount: str, raw: str) -> Non
         ({"account_number": "12345"}, "account_number"),
         ({"transaction_reference": ""}, "transaction_reference"),
         ({"transaction_reference": "a b"}, "transaction_reference"),
-        ({"transaction_date": "2025-01-15T14:30:00"}, "transaction_date"),
+        ({"transaction_date": days_ago(1).removesuffix("Z")}, "transaction_date"),
         ({"transaction_date": "yesterday"}, "transaction_date"),
     ],
 )
 def test_bad_webhook_fields_are_named(change: dict[str, Any], field: str) -> None:
     assert failed_fields({**DEPOSIT, **change}, DepositWebhook) == {field}
+
+
+@pytest.mark.parametrize("days", [399, 0, -0.9])
+def test_a_deposit_date_a_bank_could_send_is_accepted(days: float) -> None:
+    parse_model(jsonio.dumps({**DEPOSIT, "transaction_date": days_ago(days)}), DepositWebhook)
+
+
+@pytest.mark.parametrize(
+    "date", [days_ago(401), days_ago(-1.1), "0001-01-01T00:00:00Z", "9999-12-31T23:59:59-14:00"]
+)
+def test_a_deposit_date_outside_the_plausible_window_is_422(date: str) -> None:
+    assert failed_fields({**DEPOSIT, "transaction_date": date}, DepositWebhook) == {
+        "transaction_date"
+    }
