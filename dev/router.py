@@ -31,7 +31,7 @@ from starlette.applications import Starlette
 from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
-from starlette.routing import Route
+from starlette.routing import Route, request_response
 
 from betfuz_common.logging import configure_logging
 
@@ -227,18 +227,16 @@ def create_router(
         ]
         return response
 
-    methods = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
-    return Starlette(
-        routes=[
-            Route("/health", health, methods=["GET", "HEAD"]),
-            Route("/{path:path}", proxy, methods=methods),
-        ],
-        lifespan=lifespan,
-    )
+    app = Starlette(routes=[Route("/health", health, methods=["GET", "HEAD"])], lifespan=lifespan)
+    # Every other request is proxied, whatever its path holds: a route pattern (`.*`) does not
+    # match a path with a newline (%0A) inside, which Starlette would answer with a plain 404.
+    app.router.default = request_response(proxy)
+    return app
 
 
 def listening_socket(host: str, port: int) -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # IPPROTO_TCP named, so asyncio turns Nagle off on accepted connections (see betfuz_common.cli).
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
     sock.listen(2048)

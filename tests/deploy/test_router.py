@@ -250,3 +250,12 @@ async def test_an_unreadable_rules_file_keeps_the_rules_in_force(stack: Stack) -
     assert (await exchange(stack.production, get(b"/topup/x"))).status == 200
     stack.rules_file.write_text("{not json")
     assert (await exchange(stack.production, get(b"/topup/x"))).status == 200
+
+
+async def test_a_newline_anywhere_in_the_path_reaches_the_upstream_percent_encoded(
+    stack: Stack,
+) -> None:
+    answer = await exchange(stack.production, get(b"/topup/ops/cases/%0A/actions?x=%0D%0A"))
+    assert answer.status == 200
+    assert answer.json()["raw_path"] == "/topup/ops/cases/%0A/actions"
+    assert answer.json()["query"] == "x=%0D%0A"

@@ -19,12 +19,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from betfuz_common import jsonio
 from betfuz_common.signatures import sign
 from betfuz_testing.tokens import bearer
 from betfuz_testing.wallets import new_user
 from services.treasury.tests.support import WEMA_SECRET, days_ago
 from tests.safety import figures
+from tests.safety.edge import mutated
 from tests.safety.support import (
     SELCOM_SECRET,
     LoopThread,
@@ -59,65 +59,6 @@ SELECT
 """
 ASCII = st.characters(min_codepoint=0x20, max_codepoint=0x7E)
 SEEN: Counter[str] = Counter()
-
-json_values = st.recursive(
-    st.none()
-    | st.booleans()
-    | st.integers(min_value=-(2**63), max_value=2**63 - 1)
-    | st.decimals(allow_nan=False, allow_infinity=False, places=3).map(str).map(Decimal)
-    | st.text(max_size=40),
-    lambda inner: (
-        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4)
-    ),
-    max_leaves=12,
-)
-
-
-def mutated(valid: dict[str, Any]) -> st.SearchStrategy[bytes]:
-    """A valid body with a field replaced, dropped or added; any JSON; raw bytes; or the valid
-    body's bytes with a few of them changed."""
-    keys = sorted(valid)
-    replaced = st.builds(lambda k, v: {**valid, k: v}, st.sampled_from(keys), json_values)
-    dropped = st.sampled_from(keys).map(lambda k: {x: y for x, y in valid.items() if x != k})
-    added = st.builds(lambda k, v: {**valid, k: v}, st.text(max_size=10), json_values)
-    as_json = (replaced | dropped | added | json_values).map(jsonio.dumps)
-    raw = jsonio.dumps(valid)
-    flipped = st.lists(
-        st.tuples(st.integers(0, len(raw) - 1), st.integers(0, 255)), min_size=1, max_size=4
-    ).map(lambda edits: _apply(raw, edits))
-    # Numbers orjson would not write: huge, non-finite, over-precise, exponent forms.
-    extreme = st.sampled_from(
-        [
-            b"1e400",
-            b"-1e400",
-            b"NaN",
-            b"Infinity",
-            b"123456789012345678901234567890",
-            b"0.001",
-            b"1e2",
-            b"-0",
-            b'"1000"',
-            b"true",
-            b"null",
-            b"[]",
-            b"{}",
-        ]
-    ).flatmap(
-        lambda literal: st.sampled_from(keys).map(
-            lambda k: jsonio.dumps({**valid, k: 0}).replace(
-                jsonio.dumps({k: 0})[1:-1], jsonio.dumps({k: 0})[1:-3] + literal
-            )
-        )
-    )
-    return as_json | flipped | extreme | st.binary(max_size=200) | st.just(raw)
-
-
-def _apply(raw: bytes, edits: list[tuple[int, int]]) -> bytes:
-    data = bytearray(raw)
-    for index, value in edits:
-        data[index] = value
-    return bytes(data)
-
 
 # Mostly JSON, so most cases reach the parser rather than the media-type check.
 content_types = st.sampled_from(

@@ -197,14 +197,16 @@ class TokenRefused(AuthenticationError):
 
 
 class JwtBackend(AuthenticationBackend):
-    """No Authorization header: an anonymous request (the route decides); a bad one: 401."""
+    """A Bearer token is verified (a bad one is a 401); a request with no Authorization header,
+    or with another scheme, is anonymous and the route decides: a provider's signed callback
+    that happens to carry its own `Authorization: Basic …` must still reach its signature check."""
 
     def __init__(self, verifier: JwtVerifier) -> None:
         self.verifier = verifier
 
     async def authenticate(self, conn: HTTPConnection) -> tuple[AuthCredentials, BaseUser] | None:
         header = conn.headers.get("authorization")
-        if header is None:
+        if header is None or header.partition(" ")[0].lower() != "bearer":
             return None
         try:
             principal = await self.verifier.from_header(header)

@@ -108,7 +108,7 @@ def _serve(service: ServiceDefinition[S], settings: S) -> int:
             os.environ.get("UVICORN_TIMEOUT_GRACEFUL_SHUTDOWN", GRACEFUL_SHUTDOWN_SECONDS)
         ),
     )
-    sockets = [config.bind_socket()]
+    sockets = [_listen(config.host, config.port)]
     if settings.metrics_port is not None:
         # A second listener for /metrics only (the app answers it on no other port); the load
         # balancer's target group never points at it.
@@ -121,7 +121,11 @@ def _serve(service: ServiceDefinition[S], settings: S) -> int:
 
 
 def _listen(host: str, port: int) -> socket.socket:
-    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    """A listening TCP socket. The protocol is named on purpose: asyncio turns Nagle off on the
+    connections it accepts only when the socket says IPPROTO_TCP, and without that a
+    keep-alive answer waits ~40 ms for the delayed ACK."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
     sock.set_inheritable(True)

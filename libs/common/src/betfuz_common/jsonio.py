@@ -42,7 +42,18 @@ def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 
 def loads(body: bytes | str) -> Any:
-    """Parse JSON; every non-integer number becomes a Decimal; refuse what is ambiguous."""
+    """Parse JSON; every non-integer number becomes a Decimal; refuse what is ambiguous.
+
+    Bytes must be UTF-8 without a byte-order mark (RFC 8259 §8.1): json.loads would otherwise
+    guess UTF-16 or UTF-32 and read a body no one on our side meant to accept.
+    """
+    if isinstance(body, bytes | bytearray):
+        if body.startswith(b"\xef\xbb\xbf"):
+            raise JsonError("a byte-order mark is not JSON text: send UTF-8 without one")
+        try:
+            body = bytes(body).decode("utf-8")
+        except UnicodeDecodeError:
+            raise JsonError("JSON text must be UTF-8") from None
     try:
         value = json.loads(
             body,

@@ -12,6 +12,7 @@ import base64
 import binascii
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Annotated, Any, Generic, TypeVar
 
 from pydantic import BeforeValidator, Field, TypeAdapter, ValidationError, field_validator
@@ -96,9 +97,27 @@ def _key_of(cursor: str) -> Any:
 
 def decode_cursor(cursor: str, key_type: Any) -> Any:
     try:
-        return TypeAdapter(key_type).validate_python(_key_of(cursor))
+        key = TypeAdapter(key_type).validate_python(_key_of(cursor))
+        if not _storable(key):
+            raise ValueError("no row has this key")
     except (ValueError, ValidationError):
         raise validation_problem([FieldError("cursor", "is not a cursor this API gave")]) from None
+    return key
+
+
+def _storable(key: Any) -> bool:
+    """Whether the key could be a row's: a BIGINT, a moment that exists in UTC. A crafted one
+    (year 0 once in UTC, 2**63) would otherwise fail as a 500 when the query binds it."""
+    if isinstance(key, tuple | list):
+        return all(_storable(part) for part in key)
+    if isinstance(key, int) and not isinstance(key, bool):
+        return -(2**63) <= key < 2**63
+    if isinstance(key, datetime) and key.tzinfo is not None:
+        try:
+            key.astimezone(UTC)
+        except OverflowError:
+            return False
+    return True
 
 
 def page_of(chunk: Slice[Any, Any], render: Callable[[Any], Any], page_type: type[P]) -> P:

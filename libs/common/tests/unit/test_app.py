@@ -348,3 +348,15 @@ async def test_an_unhandled_exception_is_logged_once_and_never_reaches_the_serve
     assert response.status_code == 500
     errors = [entry for entry in logs if entry["log_level"] == "error"]
     assert [entry["event"] for entry in errors] == ["unhandled_exception"]
+
+
+async def test_another_authorization_scheme_is_anonymous_so_the_route_decides() -> None:
+    async with client(build()) as http:
+        on_a_public_route = await http.get("/demo/refuse", headers={"Authorization": "Basic eDp5"})
+        on_a_client_route = await http.get("/demo/ops", headers={"Authorization": "Basic eDp5"})
+    # A provider's signed callback carrying its own Authorization header reaches its handler.
+    assert on_a_public_route.json()["code"] == "refused"
+    assert (on_a_client_route.status_code, on_a_client_route.json()["code"]) == (
+        401,
+        "unauthorized",
+    )

@@ -66,3 +66,17 @@ def test_kobo_conversion_is_exact_both_ways() -> None:
     assert from_kobo(5_000_050) == Decimal("50000.50")
     with pytest.raises(MoneyError):
         to_kobo(Decimal("0.005"))
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        '{"amount": 1}'.encode("utf-16"),
+        '{"amount": 1}'.encode("utf-32"),
+        b"\xef\xbb\xbf{}",
+        b'{"a": "\xff"}',
+    ],
+)
+def test_json_bytes_must_be_utf8_without_a_byte_order_mark(body: bytes) -> None:
+    with pytest.raises(jsonio.JsonError):
+        jsonio.loads(body)

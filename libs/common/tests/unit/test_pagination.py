@@ -1,3 +1,5 @@
+import base64
+import json
 import re
 import uuid
 from datetime import UTC, datetime
@@ -56,3 +58,32 @@ def test_every_list_has_the_same_limits() -> None:
     assert PageQuery.model_validate({"limit": str(MAX_LIMIT)}).limit == 100
     with pytest.raises(ValueError, match="limit"):
         PageQuery.model_validate({"limit": "101"})
+
+
+def cursor_around(key: object) -> str:
+    """A cursor spelled as ours are, around a key we never issued."""
+    return base64.urlsafe_b64encode(json.dumps([1, key]).encode()).decode().rstrip("=")
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        ["0001-01-01T00:00:00+23:59", "top_0"],  # year 0 once in UTC
+        ["9999-12-31T23:59:59.999999-23:59", "top_0"],  # year 10000 once in UTC
+        ["2025-01-15T14:30:00Z", 2**63],
+    ],
+)
+def test_a_cursor_around_a_key_no_row_can_have_is_a_422_not_a_500_when_bound(
+    key: list[object],
+) -> None:
+    with pytest.raises(Problem) as caught:
+        decode_cursor(cursor_around(key), tuple[datetime, int | str])
+    assert caught.value.status == 422
+    assert [e.field for e in caught.value.errors] == ["cursor"]
+
+
+@pytest.mark.parametrize("last_id", [2**63, -(2**63) - 1])
+def test_an_integer_key_past_bigint_is_not_a_cursor_the_api_gave(last_id: int) -> None:
+    with pytest.raises(Problem) as caught:
+        decode_cursor(cursor_around(last_id), int)
+    assert caught.value.status == 422

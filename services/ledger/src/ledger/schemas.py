@@ -11,12 +11,9 @@ from betfuz_common.models import QueryModel, ResponseModel
 from betfuz_common.money import NairaOut, from_kobo
 from betfuz_common.pagination import Page, PageQuery
 from betfuz_common.text import CleanStr
-from betfuz_common.timestamps import Timestamp
+from betfuz_common.timestamps import Timestamp, plausible
 from ledger.domain import EntryFilter, EntryStatus, OnChain, Verification
 
-# Filters name days a compliance officer means: nothing before the platform or past this century.
-EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
-LATEST = datetime(2100, 1, 1, tzinfo=UTC)
 DAY_OR_MOMENT = {
     "type": "string",
     "description": "ISO 8601 date (the whole UTC day) or date-time (naive is UTC)",
@@ -38,8 +35,7 @@ def _moment(text: object, *, end_of_day: bool) -> datetime:
             moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
     except ValueError:
         raise ValueError("must be an ISO 8601 date or date-time") from None
-    if not EARLIEST <= moment < LATEST:
-        raise ValueError("must be from 2000-01-01 and before 2100-01-01")
+    plausible(moment)  # the days a compliance officer means
     return moment + timedelta(days=1) if end_of_day and len(text) == 10 else moment
 
 

@@ -90,13 +90,15 @@ def _cut(limit: int) -> BeforeValidator:
 
 
 Required = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128)]
+# Selcom's statuses are words (SUCCESS, FAILED, PENDING); the column holds 32 characters.
+Status = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=32)]
 
 
 class SelcomNotification(NotificationModel):
     """Selcom's result callback, in its own field names."""
 
     order_id: Required
-    status: Required
+    status: Status
     reference_id: Annotated[str | None, _cut(128)] = None
     result_code: Annotated[str | None, _cut(16)] = None
     result_description: Annotated[str | None, _cut(500)] = None

@@ -181,3 +181,16 @@ async def test_a_status_that_is_not_an_explicit_verdict_is_noted_and_refunds_not
     assert (await topup_row(pool, reference))["status"] == "pending"
     assert await balance_of(pool, user) == Decimal("2000.00")
     assert await events_for(pool, reference) == ["noted"]
+
+
+async def test_a_signed_status_longer_than_its_column_is_422_and_kept_raw_not_a_500(
+    client: httpx.AsyncClient, pool: asyncpg.Pool
+) -> None:
+    body = webhook_body(f"TOP{uuid.uuid4().hex}", "9" * 40)
+    response = await post_webhook(client, body)
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["field"] == "status"
+    kept = await pool.fetchval(
+        "SELECT count(*) FROM topup.refused_notifications WHERE payload = $1", body
+    )
+    assert kept == 1

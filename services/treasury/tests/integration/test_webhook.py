@@ -308,3 +308,33 @@ async def test_concurrent_deliveries_while_the_account_flips_status_end_in_one_o
     assert await balances(pool, user) == (credits, credits)
     outcomes = [a.json()["status"] for a in answers]
     assert outcomes.count("credited") + outcomes.count("held_for_review") == len(payloads)
+
+
+async def test_a_deposit_dated_outside_the_plausible_window_is_422_kept_raw_and_credits_nobody(
+    app_client: AppClient, new_user: NewUser, open_account: OpenAccount, pool: asyncpg.Pool
+) -> None:
+    user = await new_user()
+    # Year 1 at +23:59 is year 0 in UTC, and the last instant of 9999 at -23:59 is year 10000:
+    # neither can be stored (they were a 500); 1999 and 2100 are no bank's transaction date.
+    dates = [
+        "0001-01-01T00:00:00+23:59",
+        "9999-12-31T23:59:59.999999-23:59",
+        "1999-12-31T23:59:59Z",
+        "2100-01-01T00:00:00Z",
+    ]
+    async with app_client() as client:
+        account = await open_account(client, user)
+        payloads = [
+            deposit_payload(account["accountNumber"], transaction_date=date) for date in dates
+        ]
+        answers = [await post_deposit(client, p) for p in payloads]
+    for payload, answer in zip(payloads, answers, strict=True):
+        assert answer.status_code == 422, answer.text
+        assert answer.json()["errors"][0]["field"] == "transaction_date"
+        assert await written_for(pool, payload["transaction_reference"]) == (0, 0)
+        kept = await pool.fetchval(
+            "SELECT count(*) FROM treasury.refused_notifications WHERE payload = $1",
+            signed(payload)[0],
+        )
+        assert kept == 1
+    assert await balances(pool, user) == (Decimal(0), Decimal(0))
