@@ -4,6 +4,8 @@ own port, authentication and the request middleware."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field, replace
@@ -26,6 +28,7 @@ from betfuz_common.metrics import ServiceMetrics
 from betfuz_common.middleware import RequestContextMiddleware
 from betfuz_common.ops.domain import Operations
 from betfuz_common.ops.errors import OPS_ERRORS
+from betfuz_common.ops.metrics import REFRESH_SECONDS, OpsMetrics, refresh_forever
 from betfuz_common.ops.routes import ops_api
 from betfuz_common.problems import exception_handlers, problem_response
 from betfuz_common.settings import CommonSettings
@@ -61,6 +64,7 @@ class ServiceApp:
     amend_document: Callable[[dict[str, Any]], None] | None = None
     validation_context: Mapping[str, Any] | None = None  # handed to the models' validators
     operations: Operations | None = None  # the service's cases and actions (/<prefix>/ops/...)
+    ops_metrics_seconds: float = REFRESH_SECONDS  # how often the open-case gauges are refreshed
 
     @property
     def server_url(self) -> str:
@@ -141,12 +145,40 @@ def _refused_token(_: HTTPConnection, exc: Exception) -> Response:
     return problem_response(exc.problem)
 
 
+def _with_ops_metrics(service: ServiceApp, operations: Operations, ops: OpsMetrics) -> Lifespan:
+    """The service's lifespan, plus the task that keeps the open-case gauges fresh while the
+    app runs (started once the service opened its pool, stopped before it closes it)."""
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        async with service.lifespan(app):
+            task = asyncio.create_task(
+                refresh_forever(ops, app.state, operations.schema, service.ops_metrics_seconds),
+                name="ops-metrics",
+            )
+            try:
+                yield
+            finally:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+    return lifespan
+
+
 def create_service_app(service: ServiceApp) -> Starlette:
     metrics = service.metrics or ServiceMetrics(service.prefix.strip("/"))
     errors: ErrorMap = dict(service.errors)
+    ops_metrics = None
     if service.operations is not None:
         errors = {**errors, **OPS_ERRORS}
-        service = replace(service, errors=errors, api=service.api.extended(ops_api(service.prefix)))
+        ops_metrics = OpsMetrics(metrics.registry, metrics.service)
+        service = replace(
+            service,
+            errors=errors,
+            api=service.api.extended(ops_api(service.prefix)),
+            lifespan=_with_ops_metrics(service, service.operations, ops_metrics),
+        )
     routes = [
         *_frame_routes(service, metrics),
         *service.api.routes(),
@@ -175,6 +207,7 @@ def create_service_app(service: ServiceApp) -> Starlette:
     app.state.webhook_gate = service.webhook_gate
     app.state.validation_context = service.validation_context
     app.state.operations = service.operations
+    app.state.ops_metrics = ops_metrics
     return app
 
 

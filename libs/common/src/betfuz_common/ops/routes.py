@@ -45,7 +45,9 @@ DECISION_ERRORS = (ActionNotFound, OwnProposal, AlreadyDecided, CaseAlreadyResol
 
 def _ports(request: Request) -> service.OpsPorts:
     state = request.app.state
-    return service.OpsPorts(state.pool, state.operations, getattr(state, "ports", None))
+    return service.OpsPorts(
+        state.pool, state.operations, getattr(state, "ports", None), state.ops_metrics
+    )
 
 
 def _actor(request: Request) -> service.Actor:

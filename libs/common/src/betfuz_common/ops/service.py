@@ -46,6 +46,7 @@ from betfuz_common.ops.errors import (
     OwnProposal,
     ProposalPending,
 )
+from betfuz_common.ops.metrics import OpsMetrics
 from betfuz_common.pagination import Slice, slice_of
 from betfuz_common.parsing import field_errors
 
@@ -58,6 +59,11 @@ class OpsPorts:
     pool: asyncpg.Pool
     operations: Operations
     service_ports: Any  # what the service's actions need (its provider, ...)
+    metrics: OpsMetrics | None = None  # ops_actions_total, counted once a decision committed
+
+    def count(self, action: str, status: str) -> None:
+        if self.metrics is not None:
+            self.metrics.action(action, status)
 
 
 @dataclass(frozen=True)
@@ -213,6 +219,7 @@ async def _propose(
             before=_snapshot(case),
             after=_snapshot(proposed),
         )
+    ports.count(spec.name, ActionStatus.PROPOSED.value)
     log.info("ops_action_proposed", case_id=case.id, action=spec.name, action_id=proposed.id)
     return proposed
 
@@ -267,6 +274,7 @@ async def _apply_now(
             before=_snapshot(locked),
             after={"case": _snapshot(after), "outcome": dict(applied.after)},
         )
+    ports.count(spec.name, ActionStatus.APPLIED.value)
     log.info("ops_action_applied", case_id=case.id, action=spec.name, action_id=action.id)
     return action
 
@@ -338,6 +346,7 @@ async def decide(
             before={"case": _snapshot(case), "action": _snapshot(action)},
             after=after,
         )
+    ports.count(decided.action, decided.status.value)
     log.info("ops_action_decided", action_id=action_id, approved=approve, by=actor.user_id)
     return decided
 
