@@ -158,6 +158,7 @@ class Worker:
                 log.info("ledger_tick_skipped", reason="another worker holds the tick")
                 return TickResult(ran=False)
             result = await self._tick()
+        self._metrics.failed.inc(result.failed)
         log.info(
             "ledger_tick_done",
             claimed=result.claimed,

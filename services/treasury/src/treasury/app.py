@@ -11,11 +11,13 @@ from starlette.applications import Starlette
 
 from betfuz_common.app import ServiceApp, create_service_app, pool_lifespan
 from betfuz_common.idempotency import IdempotencyStore
+from betfuz_common.metrics import ServiceMetrics
 from betfuz_common.settings import SettingsError, secret_list
 from betfuz_common.webhooks import WebhookGate
 from treasury.bvn import BvnCipher
 from treasury.config import TreasurySettings
 from treasury.errors import ERRORS
+from treasury.metrics import TreasuryMetrics
 from treasury.ports import DEFAULT_LEASE, TreasuryPorts, Wema
 from treasury.provider import WemaClient
 from treasury.routes import api, providers
@@ -32,6 +34,8 @@ def create_app(
     secrets = secret_list(settings.wema_secret_key)
     if not secrets:
         raise SettingsError("WEMA_SECRET_KEY holds no secret")
+    service_metrics = ServiceMetrics("treasury")
+    metrics = TreasuryMetrics(service_metrics.registry)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -54,6 +58,7 @@ def create_app(
                 cipher=BvnCipher(settings.bvn_encryption_key.get_secret_value()),
                 idempotency=IdempotencyStore("treasury"),
                 lease=lease,
+                metrics=metrics,
             )
             yield
 
@@ -66,5 +71,6 @@ def create_app(
             lifespan=lifespan,
             settings=settings,
             webhook_gate=WebhookGate("X-Wema-Signature", secrets, "sha512"),
+            metrics=service_metrics,
         )
     )

@@ -3,14 +3,16 @@ the service functions take. `provider.WemaClient` is the adapter behind `Wema`."
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Protocol
 
 import asyncpg
+from prometheus_client import CollectorRegistry
 
 from betfuz_common.idempotency import IdempotencyStore
 from treasury.bvn import BvnCipher
+from treasury.metrics import TreasuryMetrics
 from treasury.provider import AccountRequest, WemaAccount
 
 # Longer than the Wema timeout, so a claim is never taken over while its call is still running.
@@ -28,3 +30,5 @@ class TreasuryPorts:
     cipher: BvnCipher
     idempotency: IdempotencyStore
     lease: timedelta = DEFAULT_LEASE
+    # On the app's registry in the app; a private one wherever ports are built without an app.
+    metrics: TreasuryMetrics = field(default_factory=lambda: TreasuryMetrics(CollectorRegistry()))

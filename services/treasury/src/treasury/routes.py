@@ -84,4 +84,5 @@ async def receive_wema_deposit(request: Request) -> schemas.DepositReceipt:
         request, schemas.DepositNotification, keep=partial(service.keep_refused, ports)
     )
     outcome = await service.receive_deposit(ports, note.deposit())
+    ports.metrics.deposits.labels("webhook", outcome).inc()
     return schemas.DepositReceipt(status=outcome, transaction_reference=note.transaction_reference)
