@@ -221,7 +221,13 @@ class LedgerChain:
         block = await self._w3.eth.get_block(number)
         if block["hash"] != receipt["blockHash"]:
             return None
-        return Finality(tx_hash=tx_hash, block_number=number, succeeded=receipt["status"] == 1)
+        return Finality(
+            tx_hash=tx_hash,
+            block_number=number,
+            succeeded=receipt["status"] == 1,
+            gas_used=int(receipt["gasUsed"]),
+            gas_price_wei=int(receipt.get("effectiveGasPrice", 0)),
+        )
 
     async def _find_receipt(self, hashes: Sequence[str]) -> tuple[str, TxReceipt] | None:
         for tx_hash in hashes:

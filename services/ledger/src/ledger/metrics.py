@@ -22,6 +22,19 @@ class LedgerMetrics:
             "Entry recordings that failed (retried with backoff until they succeed)",
             registry=registry,
         )
+        self.confirmed = Counter(
+            "ledger_entries_confirmed_total", "Entries confirmed on chain (their block final)",
+            registry=registry,
+        )  # fmt: skip
+        # Gas is what recording costs: per confirmed entry it says whether batching still works.
+        self.gas_used = Counter(
+            "ledger_gas_used_total", "Gas used by the recording transactions that became final",
+            registry=registry,
+        )  # fmt: skip
+        self.gas_price = Gauge(
+            "ledger_gas_price_wei", "Effective gas price of the last final recording transaction",
+            registry=registry,
+        )  # fmt: skip
         self.audit_mismatches = Counter(
             "ledger_audit_mismatches_total",
             "Confirmed entries whose hash, amount or block differs from the chain's",
@@ -31,3 +44,9 @@ class LedgerMetrics:
             "ledger_audit_last_run_timestamp_seconds", "Unix time of the last completed audit",
             registry=registry,
         )  # fmt: skip
+
+    def spent(self, gas_used: int, gas_price_wei: int) -> None:
+        """A final transaction's cost (a reverted one cost gas too)."""
+        self.gas_used.inc(gas_used)
+        if gas_price_wei:
+            self.gas_price.set(gas_price_wei)

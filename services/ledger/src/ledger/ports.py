@@ -44,6 +44,8 @@ class Finality:
     tx_hash: str  # the one that was mined: the original or one of its replacements
     block_number: int
     succeeded: bool  # receipt status; a failed transaction recorded nothing
+    gas_used: int = 0  # what it cost, also when it reverted (the dashboard's gas panel)
+    gas_price_wei: int = 0  # the effective price paid per unit of gas
 
 
 @dataclass(frozen=True)

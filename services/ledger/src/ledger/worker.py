@@ -159,6 +159,7 @@ class Worker:
                 return TickResult(ran=False)
             result = await self._tick()
         self._metrics.failed.inc(result.failed)
+        self._metrics.confirmed.inc(result.confirmed)
         log.info(
             "ledger_tick_done",
             claimed=result.claimed,
@@ -328,6 +329,7 @@ class Worker:
         except TimeoutError:
             await self._unstick(chain, entries, tx_hashes, result)
             return
+        self._metrics.spent(final.gas_used, final.gas_price_wei)
         if not final.succeeded:
             await self._fail(entries, f"transaction {final.tx_hash} reverted", result)
             return

@@ -16,6 +16,7 @@ from betfuz_testing.tokens import TEST_JWT_SECRET
 from ledger.bet_encoding import bet_hash
 from ledger.chain import chain_factory, connect
 from ledger.config import LedgerSettings
+from ledger.metrics import LedgerMetrics
 from ledger.ports import LedgerChainPort
 from ledger.worker import Worker, WorkerConfig, url_secrets, utc_now
 
@@ -110,6 +111,7 @@ def make_worker(
     *,
     wrap: Callable[[LedgerChainPort], LedgerChainPort] | None = None,
     clock: Callable[[], datetime] | None = None,
+    metrics: LedgerMetrics | None = None,
 ) -> Worker:
     """A worker on the settings' chain; `wrap` puts a (crashing) decorator around the port."""
     open_chain = chain_factory(settings)
@@ -129,6 +131,7 @@ def make_worker(
         WorkerConfig.from_settings(settings),
         clock=clock or utc_now,
         hide_in_errors=url_secrets(settings.polygon_rpc_url),
+        metrics=metrics,
     )
 
 
