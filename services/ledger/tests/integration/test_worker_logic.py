@@ -224,6 +224,25 @@ async def test_a_reverted_transaction_marks_the_batch_failed_and_the_retry_recor
     assert (second.sent, second.confirmed) == (2, 2)
 
 
+async def test_failed_and_confirmed_recordings_are_counted_for_the_alerts(
+    ledger_pool: asyncpg.Pool,
+    worker: Worker,
+    fake: FakeChain,
+    clock: Clock,
+    registry: CollectorRegistry,
+) -> None:
+    await add_slips(ledger_pool, big_wins(2))
+    fake.revert_on_mine = True
+    await worker.tick()
+    assert registry.get_sample_value("ledger_entries_failed_total") == 2
+    assert registry.get_sample_value("ledger_entries_confirmed_total") == 0
+    fake.revert_on_mine = False
+    clock.advance(CONFIG.retry_base_seconds)
+    await worker.tick()
+    assert registry.get_sample_value("ledger_entries_failed_total") == 2
+    assert registry.get_sample_value("ledger_entries_confirmed_total") == 2
+
+
 async def test_failures_back_off_exponentially_up_to_the_cap(
     ledger_pool: asyncpg.Pool, worker: Worker, fake: FakeChain, clock: Clock
 ) -> None:
