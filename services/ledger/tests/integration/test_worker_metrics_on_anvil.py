@@ -31,7 +31,10 @@ async def test_a_tick_counts_its_confirmed_entries_and_the_gas_its_receipts_used
 
     assert (result.confirmed, len(result.transactions)) == (30, 2)
     w3 = AsyncWeb3(AsyncHTTPProvider(settings.polygon_rpc_url))
-    receipts = [await w3.eth.get_transaction_receipt(HexStr(tx)) for tx in result.transactions]
+    try:
+        receipts = [await w3.eth.get_transaction_receipt(HexStr(tx)) for tx in result.transactions]
+    finally:
+        await w3.provider.disconnect()
     assert registry.get_sample_value("ledger_entries_confirmed_total") == 30
     gas = sum(int(receipt["gasUsed"]) for receipt in receipts)
     assert gas > 0
