@@ -1,17 +1,86 @@
-"""`python -m treasury` serves HTTP; `python -m treasury migrate` applies its migrations."""
+"""`python -m treasury` serves HTTP; `migrate` applies its migrations; `reconcile` checks one
+day's Wema statement against our books (`--date YYYY-MM-DD`, a Lagos day; default today) or
+runs one reconciliation tick (`--once`)."""
 
 from __future__ import annotations
 
+import argparse
+import asyncio
+import re
 import sys
+from datetime import date
 
+from prometheus_client import CollectorRegistry
+
+from betfuz_common import jsonio
 from betfuz_common.cli import ServiceDefinition, run
 from treasury.app import create_app
 from treasury.config import TreasurySettings
+from treasury.metrics import TreasuryMetrics
+from treasury.provider import ProviderError
+from treasury.reconcile import ReconcileConfig, reconcile_once
+from treasury.runtime import open_ports
+from treasury.statement import check_day, lagos_today, render
+
+DAY = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$", re.ASCII)
+EXIT_DIFFERENCES = 1
+EXIT_USAGE = 2
+EXIT_UNREADABLE = 3
+
+
+def parse_day(text: str) -> date:
+    try:
+        if not DAY.fullmatch(text):
+            raise ValueError(text)
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date as YYYY-MM-DD") from None
+
+
+def reconcile_command(settings: TreasurySettings, args: argparse.Namespace) -> int:
+    parser = argparse.ArgumentParser(prog="python -m treasury reconcile")
+    what = parser.add_mutually_exclusive_group()
+    what.add_argument("--date", type=parse_day, help="the Lagos day to check (default: today)")
+    what.add_argument("--once", action="store_true", help="run one reconciliation tick")
+    try:
+        options = parser.parse_args(args.extra)
+    except SystemExit as exc:
+        return EXIT_USAGE if exc.code else 0
+    if options.once:
+        return asyncio.run(_tick(settings))
+    return asyncio.run(_check(settings, options.date or lagos_today()))
+
+
+async def _tick(settings: TreasurySettings) -> int:
+    async with open_ports(settings) as ports:
+        metrics = TreasuryMetrics(CollectorRegistry())
+        report = await reconcile_once(ports, ReconcileConfig.from_settings(settings), metrics)
+    sys.stdout.write(jsonio.dumps(report.as_dict()).decode() + "\n")
+    return EXIT_UNREADABLE if report.failed else 0
+
+
+async def _check(settings: TreasurySettings, day: date) -> int:
+    async with open_ports(settings) as ports:
+        try:
+            statement = await check_day(ports, day)
+        except ProviderError as exc:
+            print(f"treasury reconcile: Wema's listing could not be read: {exc}", file=sys.stderr)
+            return EXIT_UNREADABLE
+    print(render(statement))
+    return EXIT_DIFFERENCES if statement.differences else 0
+
 
 SERVICE = ServiceDefinition(
     name="treasury",
     settings_cls=TreasurySettings,
     create_app=create_app,
+    commands={
+        "reconcile": (
+            "check a day's Wema statement against our books (--date YYYY-MM-DD, Lagos), "
+            "or run one reconciliation tick (--once)",
+            reconcile_command,
+        ),
+    },
 )
 
 if __name__ == "__main__":

@@ -4,13 +4,14 @@ the service functions take. `provider.WemaClient` is the adapter behind `Wema`."
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Protocol
 
 import asyncpg
 
 from betfuz_common.idempotency import IdempotencyStore
 from treasury.bvn import BvnCipher
+from treasury.domain import Deposit
 from treasury.provider import AccountRequest, WemaAccount
 
 # Longer than the Wema timeout, so a claim is never taken over while its call is still running.
@@ -19,6 +20,8 @@ DEFAULT_LEASE = timedelta(seconds=60)
 
 class Wema(Protocol):
     async def create_virtual_account(self, request: AccountRequest) -> WemaAccount: ...
+
+    async def list_transactions(self, start: datetime, end: datetime) -> list[Deposit]: ...
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,33 @@
+"""Treasury's own metrics, on the app's registry so /metrics shows them beside the HTTP ones.
+The alert rules name these exactly: rename one only with its rules."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge
+
+
+class TreasuryMetrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.reconcile_ticks = Counter(
+            "treasury_reconcile_ticks_total",
+            "Reconciliation ticks this replica ran, by outcome (ok, failed)",
+            ["outcome"],
+            registry=registry,
+        )
+        self.reconcile_last_success = Gauge(
+            "treasury_reconcile_last_success_timestamp_seconds",
+            "Unix time this replica last finished a reconciliation tick",
+            registry=registry,
+        )
+        self.reconcile_credited = Counter(
+            "treasury_reconcile_credited_total",
+            "Deposits credited by reconciliation: notifications that never came",
+            registry=registry,
+        )
+        self.reconcile_mismatches = Counter(
+            "treasury_reconcile_mismatches_total",
+            "Deposits Wema lists with another amount or account than our books hold",
+            registry=registry,
+        )
+        for outcome in ("ok", "failed"):  # both series exist from the start, at zero
+            self.reconcile_ticks.labels(outcome)
