@@ -8,6 +8,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 
 class TreasuryMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
         self.reconcile_ticks = Counter(
             "treasury_reconcile_ticks_total",
             "Reconciliation ticks this replica ran, by outcome (ok, failed)",

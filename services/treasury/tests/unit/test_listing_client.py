@@ -51,7 +51,8 @@ async def test_every_page_is_read_in_order_with_the_window_and_the_api_key() -> 
     assert deposits[0].amount == Decimal("5000.50")
     assert [r.url.params["page"] for r in seen] == ["1", "2", "3"]
     for request in seen:
-        assert request.method == "GET" and request.url.path == "/v1/transactions"
+        assert request.method == "GET"
+        assert request.url.path == "/v1/transactions"
         assert request.headers["x-api-key"] == "key-1"
         assert datetime.fromisoformat(request.url.params["from"]) == START
         assert datetime.fromisoformat(request.url.params["to"]) == END
@@ -103,7 +104,8 @@ async def test_one_unreadable_deposit_fails_the_whole_listing_without_its_values
     body = page([item("GOOD"), item("BAD", **bad)], None)
     with pytest.raises(ProviderUnavailable) as raised:
         await client(lambda _: httpx.Response(200, content=body)).list_transactions(START, END)
-    assert "MARY JANE" not in str(raised.value) and "9876543210" not in str(raised.value)
+    assert "MARY JANE" not in str(raised.value)
+    assert "9876543210" not in str(raised.value)
 
 
 async def test_a_failure_on_a_later_page_fails_the_listing() -> None:
