@@ -16,6 +16,8 @@ Test side:
                                     webhooks to $API_BASE_URL/treasury/webhook, answered with
                                     the counts; "notify": false makes the deposits (they are
                                     listed) and sends no webhook
+    POST /_sandbox/notify          {"reference", "duplicates": 1}: send now the webhook of a
+                                    deposit made earlier (a late notification)
     POST /_sandbox/listing-fail-next {"mode": "timeout"|"error"|"garbage", "times": 1,
                                     "delay_seconds": 5}: what the next listing pages do
 """
@@ -162,6 +164,21 @@ def create_app(config: SandboxConfig, bank: Bank | None = None) -> Starlette:
         data = {"items": shown, "nextPage": int(page) + 1 if more else None}
         return _json({"status": "success", "data": data})
 
+    async def notify(request: Request) -> Response:
+        try:
+            order = await _order(request)
+        except OrderError as exc:
+            return _refused(exc)
+        reference = order.get("reference") if isinstance(order, dict) else None
+        made = [d for d in bank.deposits if d["transaction_reference"] == reference]
+        if not made:
+            return _failed("no deposit was made under that reference", 404)
+        times = order.get("duplicates", 1)
+        if isinstance(times, bool) or not isinstance(times, int) or not 1 <= times <= 100:
+            return _failed("duplicates must be a whole number from 1 to 100", 400)
+        result = await deliver(config.webhook_url, config.secrets[0], made * times, concurrency=10)
+        return _json({"references": [reference], **result})
+
     async def listing_fail_next(request: Request) -> Response:
         try:
             mode, delay, times = fail_order(await _order(request), LISTING_FAIL_MODES)
@@ -225,6 +242,7 @@ def create_app(config: SandboxConfig, bank: Bank | None = None) -> Starlette:
             Route("/v1/virtual-accounts", create_virtual_account, methods=["POST"]),
             Route("/v1/transactions", list_transactions, methods=["GET"]),
             Route("/_sandbox/listing-fail-next", listing_fail_next, methods=["POST"]),
+            Route("/_sandbox/notify", notify, methods=["POST"]),
             Route("/_sandbox/calls", calls, methods=["GET"]),
             Route("/_sandbox/fail-next", fail_next, methods=["POST"]),
             Route("/_sandbox/deposits", deposits, methods=["POST"]),
