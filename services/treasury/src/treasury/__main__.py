@@ -8,7 +8,7 @@ import argparse
 import asyncio
 import re
 import sys
-from datetime import date
+from datetime import date, timedelta
 
 from prometheus_client import CollectorRegistry
 
@@ -28,13 +28,21 @@ EXIT_USAGE = 2
 EXIT_UNREADABLE = 3
 
 
+# A day before this year, or after tomorrow in Lagos, is a typo: refused before Wema is asked
+# (and before a day's end could overflow the calendar).
+FIRST_YEAR = 2000
+
+
 def parse_day(text: str) -> date:
     try:
         if not DAY.fullmatch(text):
             raise ValueError(text)
-        return date.fromisoformat(text)
+        day = date.fromisoformat(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a date as YYYY-MM-DD") from None
+    if day.year < FIRST_YEAR or day > lagos_today() + timedelta(days=1):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a day Wema could list")
+    return day
 
 
 def reconcile_command(settings: TreasurySettings, args: argparse.Namespace) -> int:
