@@ -8,8 +8,10 @@ import argparse
 import asyncio
 import re
 import sys
+from collections.abc import Awaitable, Callable
 from datetime import date, timedelta
 
+import asyncpg
 from prometheus_client import CollectorRegistry
 
 from betfuz_common import jsonio
@@ -17,6 +19,7 @@ from betfuz_common.cli import ServiceDefinition, run
 from treasury.app import create_app
 from treasury.config import TreasurySettings
 from treasury.metrics import TreasuryMetrics
+from treasury.ports import TreasuryPorts
 from treasury.provider import ProviderError
 from treasury.reconcile import ReconcileConfig, reconcile_once
 from treasury.runtime import open_ports
@@ -60,22 +63,42 @@ def reconcile_command(settings: TreasurySettings, args: argparse.Namespace) -> i
 
 
 async def _tick(settings: TreasurySettings) -> int:
-    async with open_ports(settings) as ports:
+    async def work(ports: TreasuryPorts) -> int:
         metrics = TreasuryMetrics(CollectorRegistry())
         report = await reconcile_once(ports, ReconcileConfig.from_settings(settings), metrics)
-    sys.stdout.write(jsonio.dumps(report.as_dict()).decode() + "\n")
-    return EXIT_UNREADABLE if report.failed else 0
+        sys.stdout.write(jsonio.dumps(report.as_dict()).decode() + "\n")
+        return EXIT_UNREADABLE if report.failed else 0
+
+    return await _with_ports(settings, work)
 
 
 async def _check(settings: TreasurySettings, day: date) -> int:
-    async with open_ports(settings) as ports:
+    async def work(ports: TreasuryPorts) -> int:
         try:
             statement = await check_day(ports, day)
         except ProviderError as exc:
             print(f"treasury reconcile: Wema's listing could not be read: {exc}", file=sys.stderr)
             return EXIT_UNREADABLE
-    print(render(statement))
-    return EXIT_DIFFERENCES if statement.differences else 0
+        print(render(statement))
+        return EXIT_DIFFERENCES if statement.differences else 0
+
+    return await _with_ports(settings, work)
+
+
+async def _with_ports(
+    settings: TreasurySettings, work: Callable[[TreasuryPorts], Awaitable[int]]
+) -> int:
+    try:
+        async with open_ports(settings) as ports:
+            return await work(ports)
+    except (OSError, asyncpg.PostgresError) as exc:
+        # The error's own words (a host, a database name), never the URL: it may hold a password.
+        print(
+            f"treasury reconcile: our database could not be read ({type(exc).__name__}: {exc}); "
+            "is it up? (the local stack: make run)",
+            file=sys.stderr,
+        )
+        return EXIT_UNREADABLE
 
 
 SERVICE = ServiceDefinition(
