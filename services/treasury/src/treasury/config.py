@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 
 from betfuz_common.settings import DEV_MARK, CommonSettings, SecretKind
 
@@ -23,6 +23,13 @@ class TreasurySettings(CommonSettings):
     treasury_reconcile_interval_seconds: float = Field(300.0, ge=0)
     treasury_reconcile_overlap_seconds: float = Field(3600.0, ge=0)
     treasury_reconcile_lookback_seconds: float = Field(86400.0, gt=0)
+
+    @field_validator("treasury_reconcile_interval_seconds")
+    @classmethod
+    def _not_hammering_wema(cls, value: float) -> float:
+        if 0 < value < 1:
+            raise ValueError("must be 0 (no loop) or at least 1 second")
+        return value
 
     DEV_DEFAULTS: ClassVar[dict[str, str]] = {
         "WEMA_API_KEY": DEV_MARK + "wema-key",

@@ -71,7 +71,21 @@ class TickReport:
     credited: int = 0
     held: int = 0
     duplicates: int = 0
-    mismatches: int = 0
+    mismatches: int = 0  # found this tick (a case opened)
+    mismatches_again: int = 0  # already a case: counted on it
+
+    def count(self, settled: service.Settled) -> None:
+        if settled.mismatch:
+            if settled.new_case:
+                self.mismatches += 1
+            else:
+                self.mismatches_again += 1
+        elif settled.outcome == "credited":
+            self.credited += 1
+        elif settled.outcome == "held_for_review":
+            self.held += 1
+        else:
+            self.duplicates += 1
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -84,6 +98,7 @@ class TickReport:
             "held": self.held,
             "duplicates": self.duplicates,
             "mismatches": self.mismatches,
+            "mismatches_again": self.mismatches_again,
         }
 
 
@@ -124,17 +139,7 @@ async def reconcile_once(
         report.listed = len(deposits)
         for deposit in deposits:
             settled = await service.settle_deposit(ports, deposit, "reconciliation")
-            if settled.mismatch:
-                report.mismatches += 1
-            elif settled.outcome == "credited":
-                report.credited += 1
-            elif (
-                settled.outcome == "held_for_review"
-                and settled.event != "reconcile_amount_mismatch"
-            ):
-                report.held += 1
-            else:
-                report.duplicates += 1
+            report.count(settled)
         await repo.finish_reconcile(lock_conn, end)
     metrics.reconcile_ticks.labels("ok").inc()
     metrics.reconcile_last_success.set(time.time())

@@ -317,13 +317,15 @@ MISMATCH = "Wema lists this deposit with another amount or account than our book
 @dataclass(frozen=True)
 class Settled:
     """How a delivery ended, and what to log about it once its transaction has committed.
-    `mismatch`: the reference was known with another amount or account (no money moved)."""
+    `mismatch`: reconciliation found the reference in our books with another amount or account
+    (no money moved); `new_case`: and this was the first time, so its case was opened now."""
 
     outcome: DepositOutcome
     event: str
     warn: bool = False
     facts: dict[str, Any] = field(default_factory=dict)
     mismatch: bool = False
+    new_case: bool = False
 
 
 class _UserMissing(Exception):
@@ -457,7 +459,8 @@ async def _listed_again(conn: Conn, deposit: Deposit, earlier: asyncpg.Record) -
         "reconcile_amount_mismatch",
         warn=True,
         facts={"case_id": case.id, "earlier_outcome": earlier["outcome"]},
-        mismatch=case.occurrences == 1,
+        mismatch=True,
+        new_case=case.occurrences == 1,
     )
 
 

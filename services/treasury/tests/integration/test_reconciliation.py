@@ -243,6 +243,7 @@ async def test_a_listed_amount_other_than_we_credited_is_an_amount_mismatch_case
 
     assert first.mismatches == 2
     assert second.mismatches == 0
+    assert second.mismatches_again == 2
     assert await balances(pool, user) == (Decimal("1200"), Decimal("1200"))
     assert await balances(pool, other) == (Decimal("0"), Decimal("0"))
     cases = {

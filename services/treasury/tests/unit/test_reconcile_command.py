@@ -5,7 +5,7 @@ from datetime import date, timedelta
 
 import pytest
 
-from betfuz_common.settings import load_settings
+from betfuz_common.settings import SettingsError, load_settings
 from services.treasury.tests.support import settings_env
 from treasury.__main__ import EXIT_USAGE, parse_day, reconcile_command
 from treasury.config import TreasurySettings
@@ -52,3 +52,13 @@ def test_bad_arguments_exit_2_without_asking_anyone(
 ) -> None:
     assert reconcile_command(SETTINGS, argparse.Namespace(extra=extra)) == EXIT_USAGE
     assert "usage: python -m treasury reconcile" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("interval", ["0.5", "-1", "soon"])
+def test_a_reconciliation_interval_that_would_hammer_wema_is_refused(interval: str) -> None:
+    env = {
+        **settings_env("postgresql://127.0.0.1:9/none"),
+        "TREASURY_RECONCILE_INTERVAL_SECONDS": interval,
+    }
+    with pytest.raises(SettingsError, match="TREASURY_RECONCILE_INTERVAL_SECONDS"):
+        load_settings(TreasurySettings, env)
