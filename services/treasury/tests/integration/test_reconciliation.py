@@ -12,6 +12,7 @@ import asyncpg
 import httpx
 import pytest
 from prometheus_client import CollectorRegistry
+from structlog.testing import capture_logs
 
 from betfuz_common.db import create_pool
 from sandboxes.wema.accounts import Bank
@@ -29,6 +30,7 @@ from services.treasury.tests.support import (
     post_deposit,
     written_for,
 )
+from treasury import service
 from treasury.config import TreasurySettings
 from treasury.metrics import TreasuryMetrics
 from treasury.ports import TreasuryPorts
@@ -75,9 +77,8 @@ async def tick(
 
 def unnotified(bank: Bank, account_number: str, amount: str = "2500", **changes: Any) -> str:
     """A deposit the bank made and listed, and never notified."""
-    payload = deposit_payload(
-        account_number, amount, transaction_date=days_ago(1 / 1440), **changes
-    )
+    changes.setdefault("transaction_date", days_ago(1 / 1440))
+    payload = deposit_payload(account_number, amount, **changes)
     bank.deposits.append(payload)
     reference: str = payload["transaction_reference"]
     return reference
@@ -406,3 +407,74 @@ def test_the_window_starts_where_the_last_tick_stopped_less_the_overlap() -> Non
         now - timedelta(minutes=65),
         now,
     )
+
+
+async def test_a_tick_that_dies_part_way_leaves_its_window_and_the_next_credits_the_rest_once(
+    settings: TreasurySettings,
+    app_client: AppClient,
+    new_user: NewUser,
+    open_account: OpenAccount,
+    bank: Bank,
+    sandbox_transport: httpx.AsyncBaseTransport,
+    pool: asyncpg.Pool,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    user = await new_user()
+    async with app_client() as client:
+        account = await open_account(client, user)
+    references = [unnotified(bank, account["accountNumber"], "10") for _ in range(4)]
+    await tick(settings, sandbox_transport)  # the window now ends after these four
+    later = days_ago(0.1 / 1440)  # listed after the first four
+    late = [
+        unnotified(bank, account["accountNumber"], "1", transaction_date=later) for _ in range(4)
+    ]
+    covered = await pool.fetchval("SELECT covered_to FROM treasury.reconcile_state")
+    real = service.settle_deposit
+    applied: list[str] = []
+
+    async def dies_on_the_seventh(*args: Any) -> service.Settled:
+        if len(applied) == 6:  # the four credited already, then two of the late ones
+            raise ConnectionResetError("the process died here")
+        applied.append(args[1].transaction_reference)
+        return await real(*args)
+
+    monkeypatch.setattr(service, "settle_deposit", dies_on_the_seventh)
+    with pytest.raises(ConnectionResetError):
+        await tick(settings, sandbox_transport)
+    monkeypatch.setattr(service, "settle_deposit", real)
+    assert await pool.fetchval("SELECT covered_to FROM treasury.reconcile_state") == covered
+
+    healed = await tick(settings, sandbox_transport)
+
+    assert set(applied[4:]) <= set(late)
+    assert healed.credited == 2
+    assert await balances(pool, user) == (Decimal("44"), Decimal("44"))
+    for reference in references + late:
+        assert await written_for(pool, reference) == (1, 0)
+
+
+async def test_reconciliation_logs_no_key_and_no_senders_details(
+    settings: TreasurySettings,
+    app_client: AppClient,
+    new_user: NewUser,
+    open_account: OpenAccount,
+    bank: Bank,
+    sandbox_transport: httpx.AsyncBaseTransport,
+) -> None:
+    user = await new_user()
+    async with app_client() as client:
+        account = await open_account(client, user)
+    unnotified(bank, account["accountNumber"], "10")
+    unnotified(bank, "0000000019", "10")
+    bank.listing_failures.append(("garbage", 0))
+    with capture_logs() as events:
+        failed = await tick(settings, sandbox_transport)
+        done = await tick(settings, sandbox_transport)
+    assert failed.failed
+    assert done.credited == 1
+    assert done.held == 1
+    logged = repr(events)
+    assert "reconcile_listing_failed" in logged
+    assert "reconcile_tick_credited" in logged
+    for secret in (WEMA_KEY, WEMA_SECRET, "MARY JANE", "9876543210", "Deposit to Betfuz"):
+        assert secret not in logged
