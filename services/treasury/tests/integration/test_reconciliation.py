@@ -210,9 +210,13 @@ async def test_a_replica_skips_its_tick_when_another_ticked_within_the_interval(
     sandbox_transport: httpx.AsyncBaseTransport,
 ) -> None:
     ran = await tick(settings, sandbox_transport)
-    skipped = await tick(settings, sandbox_transport, spacing=timedelta(hours=1))
+    metrics = TreasuryMetrics(CollectorRegistry())
+    skipped = await tick(settings, sandbox_transport, metrics, spacing=timedelta(hours=1))
     assert ran.ran
     assert not skipped.ran
+    # Its gauge shows the success the other replica had, so an alert on it sees the cluster.
+    assert sample(metrics, "treasury_reconcile_last_success_timestamp_seconds") > 0
+    assert sample(metrics, "treasury_reconcile_ticks_total", outcome="ok") == 0
 
 
 async def test_a_listed_amount_other_than_we_credited_is_an_amount_mismatch_case_and_no_money(
