@@ -315,7 +315,7 @@ MISMATCH = "Wema lists this deposit with another amount or account than our book
 
 
 @dataclass(frozen=True)
-class Settled:
+class _Settled:
     """How a delivery ended, and what to log about it once its transaction has committed.
     `mismatch`: reconciliation found the reference in our books with another amount or account
     (no money moved); `new_case`: and this was the first time, so its case was opened now."""
@@ -326,6 +326,10 @@ class Settled:
     facts: dict[str, Any] = field(default_factory=dict)
     mismatch: bool = False
     new_case: bool = False
+
+
+# The public name: reconciliation reads what each listed deposit came to.
+Settled = _Settled
 
 
 class _UserMissing(Exception):
@@ -356,7 +360,7 @@ async def settle_deposit(
     return settled
 
 
-async def _settle(conn: Conn, deposit: Deposit, credited_by: CreditedBy) -> Settled:
+async def _settle(conn: Conn, deposit: Deposit, credited_by: CreditedBy) -> _Settled:
     earlier = await repo.outcome_for_reference(conn, deposit.transaction_reference)
     if earlier is not None:
         if credited_by == "reconciliation":
@@ -376,12 +380,12 @@ async def _settle(conn: Conn, deposit: Deposit, credited_by: CreditedBy) -> Sett
 
 async def _credit(
     conn: Conn, account: asyncpg.Record, deposit: Deposit, credited_by: CreditedBy
-) -> Settled:
+) -> _Settled:
     """The row, both balances and the notification, together."""
     transaction_id = f"btx_{uuid.uuid4().hex}"
     if not await repo.insert_credit(conn, transaction_id, account, deposit, credited_by):
         # The UNIQUE constraint's backstop; the lock and the look-up above come first.
-        return Settled("duplicate", "deposit_duplicate")
+        return _Settled("duplicate", "deposit_duplicate")
     account_balance = await repo.credit_account(conn, account["id"], deposit.amount)
     user_balance = await repo.credit_user(conn, account["user_id"], deposit.amount)
     if user_balance is None:
@@ -397,19 +401,19 @@ async def _credit(
             "transaction_reference": deposit.transaction_reference,
         },
     )
-    return Settled(
+    return _Settled(
         "credited",
         "deposit_credited",
         facts={"account_id": account["id"], "amount": deposit.amount},
     )
 
 
-async def _repeated(conn: Conn, deposit: Deposit, earlier: asyncpg.Record) -> Settled:
+async def _repeated(conn: Conn, deposit: Deposit, earlier: asyncpg.Record) -> _Settled:
     """A reference seen before. The same amount into the same account is a redelivery; anything
     else is not ours to guess (a correction? a bank error? a forgery with a leaked key?): a
     review item for a person, and no money moves."""
     if earlier["amount"] == deposit.amount and earlier["account_number"] == deposit.account_number:
-        return Settled("duplicate", "deposit_duplicate")
+        return _Settled("duplicate", "deposit_duplicate")
     repeat = deposit.model_dump()
     first = await repo.record_review(
         conn,
@@ -429,7 +433,7 @@ async def _repeated(conn: Conn, deposit: Deposit, earlier: asyncpg.Record) -> Se
         },
     )
     facts = {"earlier_outcome": earlier["outcome"], "earlier_id": earlier["id"]}
-    return Settled(
+    return _Settled(
         "held_for_review" if first else "duplicate",
         "deposit_reference_reused",
         warn=True,
@@ -437,13 +441,13 @@ async def _repeated(conn: Conn, deposit: Deposit, earlier: asyncpg.Record) -> Se
     )
 
 
-async def _listed_again(conn: Conn, deposit: Deposit, earlier: asyncpg.Record) -> Settled:
+async def _listed_again(conn: Conn, deposit: Deposit, earlier: asyncpg.Record) -> _Settled:
     """A reference reconciliation finds in our books already. The same amount into the same
     account is what we credited (or held): nothing to do. Anything else means Wema's listing and
     our books disagree on that deposit: an `amount_mismatch` case for a person, and no money
     moves (a repeat in the next tick's overlap counts on the same case)."""
     if earlier["amount"] == deposit.amount and earlier["account_number"] == deposit.account_number:
-        return Settled("duplicate", "deposit_duplicate")
+        return _Settled("duplicate", "deposit_duplicate")
     reference = deposit.transaction_reference
     refs = {
         "transaction_reference": reference,
@@ -454,7 +458,7 @@ async def _listed_again(conn: Conn, deposit: Deposit, earlier: asyncpg.Record) -
     amounts = {"listed": deposit.amount, "booked": earlier["amount"]}
     detail = {"booked_outcome": earlier["outcome"], "listed": deposit.model_dump(mode="json")}
     case = await open_case(conn, OPERATIONS, kind="amount_mismatch", subject=reference, reason=MISMATCH, refs=refs, amounts=amounts, detail=detail)  # fmt: skip  # noqa: E501
-    return Settled(
+    return _Settled(
         "held_for_review",
         "reconcile_amount_mismatch",
         warn=True,
@@ -464,7 +468,7 @@ async def _listed_again(conn: Conn, deposit: Deposit, earlier: asyncpg.Record) -
     )
 
 
-async def _hold(conn: Conn, deposit: Deposit, reason: str, account_id: str | None) -> Settled:
+async def _hold(conn: Conn, deposit: Deposit, reason: str, account_id: str | None) -> _Settled:
     held = await repo.hold_for_review(
         conn,
         f"umd_{uuid.uuid4().hex}",
@@ -474,8 +478,8 @@ async def _hold(conn: Conn, deposit: Deposit, reason: str, account_id: str | Non
         payload=deposit.model_dump(),
     )
     if not held:  # the UNIQUE constraint's backstop, as for a credit
-        return Settled("duplicate", "deposit_duplicate")
-    return Settled(
+        return _Settled("duplicate", "deposit_duplicate")
+    return _Settled(
         "held_for_review",
         "deposit_held_for_review",
         warn=True,
