@@ -66,10 +66,10 @@ async def recon_pool(recon_db: str) -> AsyncIterator[asyncpg.Pool]:
     await pool.close()
 
 
-def treasury_command(recon: Recon, *args: str) -> subprocess.CompletedProcess[str]:
+def treasury_command(recon: Recon, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(  # noqa: S603 - our own interpreter and module
         [sys.executable, "-m", "treasury", "reconcile", *args],
-        env={**recon.env, "LOG_LEVEL": "WARNING"},
+        env={**recon.env, "LOG_LEVEL": "WARNING", **env},
         capture_output=True,
         text=True,
         timeout=120,
@@ -157,14 +157,16 @@ async def test_a_deposit_never_notified_is_missing_then_credited_once_by_the_nex
     assert "credited:    2 deposits, NGN 5,700.50" in clean.stdout
 
 
+@pytest.mark.parametrize("mode", ["error", "garbage", "timeout"])
 async def test_a_listing_that_fails_moves_nothing_and_the_command_says_so(
-    recon: Recon, recon_pool: asyncpg.Pool
+    mode: str, recon: Recon, recon_pool: asyncpg.Pool
 ) -> None:
     user, number = await account_of_new_user(recon, recon_pool)
     await sandbox(recon, "/_sandbox/deposits", account_number=number, amount="40", notify=False)
-    await sandbox(recon, "/_sandbox/listing-fail-next", mode="error", times=1)
+    # "timeout": the sandbox answers after 3 s, the command waits 1 s.
+    await sandbox(recon, "/_sandbox/listing-fail-next", mode=mode, times=1, delay_seconds=3)
 
-    failed = treasury_command(recon, "--once")
+    failed = treasury_command(recon, "--once", WEMA_TIMEOUT_SECONDS="1")
     assert failed.returncode == 3
     assert report(failed)["failed"] is True
     assert await wallet(recon_pool, user) == Decimal("0")
@@ -172,6 +174,14 @@ async def test_a_listing_that_fails_moves_nothing_and_the_command_says_so(
     healed = treasury_command(recon, "--once")
     assert healed.returncode == 0, healed.stderr
     assert await wallet(recon_pool, user) == Decimal("40")
+    assert await credits(recon_pool, (await last_reference(recon_pool, user))) == ["reconciliation"]
+
+
+async def last_reference(pool: asyncpg.Pool, user: str) -> str:
+    reference: str = await pool.fetchval(
+        "SELECT transaction_reference FROM treasury.bank_transactions WHERE user_id = $1", user
+    )
+    return reference
 
 
 async def test_the_services_own_loop_credits_a_deposit_never_notified(
