@@ -1,5 +1,6 @@
-"""`make deposit ACCOUNT=<10 digits>|USER=<id> AMOUNT=<naira> [DUPLICATES=n]`: a signed Wema
-deposit webhook, sent by the running Wema sandbox to the treasury service.
+"""`make deposit ACCOUNT=<10 digits>|USER=<id> AMOUNT=<naira> [DUPLICATES=n] [NOTIFY=0]`: a
+signed Wema deposit webhook, sent by the running Wema sandbox to the treasury service. NOTIFY=0
+makes the deposit at the bank and sends no webhook: the next reconciliation tick credits it.
 
 USER=<id> looks the account number up through the stack (GET /treasury/accounts/me with a dev
 token), so a person need not copy it from an earlier answer.
@@ -20,7 +21,7 @@ from sandboxes.wema.__main__ import deliver_and_report, deposit_problems, whole_
 
 USAGE = (
     "usage: make deposit ACCOUNT=<10-digit account number>|USER=<user id> AMOUNT=<naira> "
-    "[DUPLICATES=n]"
+    "[DUPLICATES=n] [NOTIFY=0]"
 )
 
 
@@ -59,6 +60,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--user", default="")
     parser.add_argument("--amount", default="")
     parser.add_argument("--duplicates", default="1")
+    parser.add_argument("--notify", default="1")
     args = parser.parse_args(argv)
     found = []
     if bool(args.account) == bool(args.user):
@@ -69,6 +71,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         duplicates = whole_number(args.duplicates)
     except argparse.ArgumentTypeError as exc:
         found.append(f"DUPLICATES: {exc}")
+    if args.notify not in ("0", "1"):
+        found.append(f"NOTIFY must be 0 (no webhook) or 1 (the default), not {args.notify!r}")
     if not found:
         found = deposit_problems(args.account or "0000000000", args.amount)
     if found:
@@ -82,7 +86,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"make deposit: {exc}", file=sys.stderr)
         return 1
     sandbox = os.environ.get("WEMA_SANDBOX_URL", "http://127.0.0.1:9102")
-    order = {"account_number": account, "amount": args.amount, "duplicates": duplicates}
+    order = {
+        "account_number": account,
+        "amount": args.amount,
+        "duplicates": duplicates,
+        "notify": args.notify == "1",
+    }
     return deliver_and_report(sandbox, order)
 
 

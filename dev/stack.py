@@ -42,6 +42,8 @@ ROUTER_URL = "http://127.0.0.1:8000"
 # The ledger's production tick stays 300 s (LedgerSettings); in the dev stack a settled big win
 # should be on chain while the person who settled it is still looking.
 DEV_LEDGER_INTERVAL_SECONDS = "5"
+# A deposit made with `make deposit ... NOTIFY=0` is credited by reconciliation within this.
+DEV_TREASURY_RECONCILE_INTERVAL_SECONDS = "15"
 # What the stack records for other commands, besides the set-up steps' own KEY=VALUE lines.
 SANDBOX_URLS = {
     "SELCOM_SANDBOX_URL": "http://127.0.0.1:9101",
@@ -93,6 +95,10 @@ def core_processes(environ: dict[str, str]) -> list[Proc]:
     ledger.after_setup = True  # it needs the deploy step's LEDGER_CONTRACT_ADDRESS
     ledger.env["LEDGER_INTERVAL_SECONDS"] = environ.get(
         "LEDGER_INTERVAL_SECONDS", DEV_LEDGER_INTERVAL_SECONDS
+    )
+    treasury = next(proc for proc in procs if proc.name == "treasury")
+    treasury.env["TREASURY_RECONCILE_INTERVAL_SECONDS"] = environ.get(
+        "TREASURY_RECONCILE_INTERVAL_SECONDS", DEV_TREASURY_RECONCILE_INTERVAL_SECONDS
     )
     router_health = f"{ROUTER_URL}/topup/health"
     procs.append(Proc("router", "dev.router", env={"PORT": "8000"}, health=router_health))

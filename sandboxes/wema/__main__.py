@@ -65,10 +65,17 @@ def send_deposit(sandbox: str, order: dict[str, Any]) -> tuple[int, dict[str, An
 
 
 def summary(result: dict[str, Any], account: str, amount: str) -> tuple[bool, str]:
-    """(every deposit was credited, a line saying what happened)."""
+    """(every deposit was credited, or was meant to go unnotified; a line saying what
+    happened)."""
     references = result.get("references") or []
     outcomes: dict[str, int] = result.get("outcomes") or {}
     statuses: dict[str, int] = result.get("statuses") or {}
+    if result.get("deliveries") == 0:
+        line = (
+            f"deposit {', '.join(references)} of ₦{parse_amount(amount) or 0:,.2f} to {account}: "
+            "made at the bank with no webhook (NOTIFY=0); the next reconciliation tick credits it"
+        )
+        return True, line
     said = ", ".join(f"{name} ×{count}" for name, count in sorted(outcomes.items())) or "nothing"
     answered = ", ".join(f"{code} ×{count}" for code, count in sorted(statuses.items()))
     credited = outcomes.get("credited", 0) == len(references) and set(statuses) == {"200"}
@@ -94,6 +101,9 @@ def deposit(argv: Sequence[str]) -> int:
     parser.add_argument("--deposits", type=whole_number, default=1, help="N distinct deposits")
     parser.add_argument("--out-of-order", action="store_true", help="deliver newest first")
     parser.add_argument(
+        "--no-notify", action="store_true", help="make the deposit, send no webhook"
+    )
+    parser.add_argument(
         "--sandbox",
         default=os.environ.get("WEMA_SANDBOX_URL", "http://127.0.0.1:9102"),
         help="the running sandbox",
@@ -109,6 +119,7 @@ def deposit(argv: Sequence[str]) -> int:
         "duplicates": args.duplicates,
         "deposits": args.deposits,
         "out_of_order": args.out_of_order,
+        "notify": not args.no_notify,
     }
     if args.reference:
         order["reference"] = args.reference

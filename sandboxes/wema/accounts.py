@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 from itertools import cycle
+from typing import Any
 
 WEMA_BANK_CODE = "035"
 
@@ -34,6 +35,11 @@ class Bank:
     # Test hooks: what the next creations do instead of answering normally.
     failures: list[tuple[str, float]] = field(default_factory=list)
     rng: random.Random = field(default_factory=random.Random)
+    # Every deposit the bank made (notified or not), as its webhook carries it: the listing.
+    deposits: list[dict[str, Any]] = field(default_factory=list)
+    # What the next listing pages do instead: "error" (500), "timeout" (answer after the
+    # delay), "garbage" (a 200 that is not the listing).
+    listing_failures: list[tuple[str, float]] = field(default_factory=list)
 
     def open(self, reference: str, first_name: str, last_name: str) -> dict[str, str]:
         """Same reference, same account: that is what makes the service's retries safe."""
@@ -56,3 +62,6 @@ class Bank:
 
     def next_failure(self) -> tuple[str, float] | None:
         return self.failures.pop(0) if self.failures else None
+
+    def next_listing_failure(self) -> tuple[str, float] | None:
+        return self.listing_failures.pop(0) if self.listing_failures else None

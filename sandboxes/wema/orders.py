@@ -13,6 +13,7 @@ MAX_AMOUNT = Decimal("1000000000000")
 LIMITS = {"duplicates": 10_000, "deposits": 10_000, "concurrency": 2_000, "times": 1_000}
 TEXT_FIELDS = ("sender_name", "sender_account", "sender_bank", "narration")
 FAIL_MODES = ("timeout", "error", "reject")
+LISTING_FAIL_MODES = ("timeout", "error", "garbage")
 
 
 class OrderError(ValueError):
@@ -65,7 +66,7 @@ def deposit_order(order: Any) -> dict[str, Any]:
     reference = order.get("reference")
     if reference is not None and (not isinstance(reference, str) or not REFERENCE.match(reference)):
         problems.append("reference must be 1-100 visible ASCII characters")
-    for name in ("out_of_order", "bad_signature"):
+    for name in ("out_of_order", "bad_signature", "notify"):
         if name in order and not isinstance(order[name], bool):
             problems.append(f"{name} must be true or false")
     for name in TEXT_FIELDS:
@@ -76,14 +77,14 @@ def deposit_order(order: Any) -> dict[str, Any]:
     return {**order, "amount": amount}
 
 
-def fail_order(order: Any) -> tuple[str, float, int]:
-    """(mode, delay_seconds, times) for /_sandbox/fail-next."""
+def fail_order(order: Any, modes: tuple[str, ...] = FAIL_MODES) -> tuple[str, float, int]:
+    """(mode, delay_seconds, times) for /_sandbox/fail-next and /_sandbox/listing-fail-next."""
     if not isinstance(order, dict):
         raise OrderError(["expected a JSON object"])
     problems: list[str] = []
     mode = order.get("mode")
-    if mode not in FAIL_MODES:
-        problems.append(f"mode must be one of {', '.join(FAIL_MODES)}")
+    if mode not in modes:
+        problems.append(f"mode must be one of {', '.join(modes)}")
     delay = order.get("delay_seconds", 5)
     if isinstance(delay, bool) or not isinstance(delay, int | Decimal) or not 0 <= delay <= 120:
         problems.append("delay_seconds must be a number from 0 to 120")

@@ -45,6 +45,7 @@ def test_make_token_with_a_user_prints_only_the_token() -> None:
         (["ACCOUNT=12", "AMOUNT=5"], "account '12' is not a 10-digit account number"),
         (["AMOUNT=5"], "needs ACCOUNT=<10 digits> or USER=<user id>"),
         (["ACCOUNT=0123456789", "AMOUNT=5", "DUPLICATES=many"], "DUPLICATES:"),
+        (["ACCOUNT=0123456789", "AMOUNT=5", "NOTIFY=maybe"], "NOTIFY must be 0"),
         (["ACCOUNT=0123456789", "AMOUNT=5'; echo injected; '"], "is not a positive naira"),
     ],
 )
@@ -55,6 +56,15 @@ def test_make_deposit_refuses_bad_input_with_a_message(args: list[str], said: st
     assert "injected" not in result.stdout
     assert "Traceback" not in result.stderr
     assert "Internal Server Error" not in result.stderr
+
+
+@pytest.mark.parametrize("day", ["yesterday", "2026-02-30", "2026-12-01'; echo injected; '"])
+def test_make_recon_refuses_a_bad_date_with_a_message(day: str) -> None:
+    result = make("recon", f"DATE={day}")
+    assert result.returncode != 0
+    assert "is not a date as YYYY-MM-DD" in result.stderr
+    assert "injected" not in result.stdout
+    assert "Traceback" not in result.stderr
 
 
 def test_make_seed_refuses_a_database_that_is_not_the_local_dev_one() -> None:

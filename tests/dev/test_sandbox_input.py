@@ -110,6 +110,14 @@ def test_a_deposit_summary_says_what_the_treasury_did() -> None:
     assert "held for review" in line
 
 
+def test_a_deposit_made_with_no_webhook_says_reconciliation_will_credit_it() -> None:
+    result = {"references": ["WEMA-TXN-2"], "deliveries": 0, "statuses": {}, "outcomes": {}}
+    made, line = summary(result, "0123456789", "700")
+    assert made
+    assert "WEMA-TXN-2 of ₦700.00 to 0123456789" in line
+    assert "no webhook (NOTIFY=0); the next reconciliation tick credits it" in line
+
+
 def signed(fields: dict[str, Any]) -> dict[str, str]:
     return signing.signed_headers(api_key=KEY, secret=SECRET, now=datetime.now(UTC), fields=fields)
 

@@ -77,6 +77,7 @@ def test_tokens_are_never_minted_for_production(
         (["--account=0123456789", "--amount=-5"], "amount '-5' is not a positive naira"),
         (["--account=0123456789", "--amount=1.234"], "at most 2 decimals"),
         (["--account=0123456789", "--amount=5", "--duplicates=0"], "DUPLICATES:"),
+        (["--account=0123456789", "--amount=5", "--notify=no"], "NOTIFY must be 0"),
     ],
 )
 def test_bad_deposit_input_is_refused_before_anything_is_sent(

@@ -31,11 +31,18 @@ from hypothesis.stateful import (
     rule,
     run_state_machine_as_test,
 )
+from prometheus_client import CollectorRegistry
 
 from betfuz_common import jsonio
+from betfuz_common.settings import load_settings
+from betfuz_common.signatures import sign
 from betfuz_testing.tokens import bearer
 from betfuz_testing.wallets import new_user
 from sandboxes.selcom.behaviours import behaviour_for
+from sandboxes.wema.accounts import Bank
+from sandboxes.wema.server import SandboxConfig
+from sandboxes.wema.server import create_app as create_wema_sandbox
+from services.treasury.tests.support import WEMA_KEY, WEMA_SECRET, days_ago, settings_env
 from tests.safety import figures
 from tests.safety.support import (
     DUPLICATE_ANSWERS,
@@ -51,6 +58,11 @@ from tests.safety.support import (
     wema_deposit,
 )
 from topup.reconcile import ReconcileConfig, reconcile_once
+from treasury.config import TreasurySettings
+from treasury.metrics import TreasuryMetrics
+from treasury.reconcile import ReconcileConfig as WemaReconcileConfig
+from treasury.reconcile import reconcile_once as reconcile_wema
+from treasury.runtime import build_ports as build_recon_ports
 
 PHONES = [f"080300000{n:02d}" for n in range(1, 12)]  # one per sandbox behaviour
 AMOUNTS = [Decimal(v) for v in ("50", "100.50", "999.99", "5000", "20000", "50000")]
@@ -557,6 +569,162 @@ class MoneyMachine(RuleBasedStateMachine):
 
         self.run(go())
 
+    # --- deposits Wema never notified, and reconciliation with its listing -----------------
+    # Each example has a Wema bank of its own (its listing holds only this example's deposits);
+    # a tick reads it through the real client and applies each item through the webhook's path.
+
+    def recon_bank(self) -> Bank:
+        bank: Bank | None = getattr(self, "_recon_bank", None)
+        if bank is None:
+            bank = self._recon_bank = Bank()
+            self.unnotified: dict[str, tuple[Wallet, Decimal]] = {}  # made, not yet credited
+        return bank
+
+    async def wema_tick(self, transport: httpx.AsyncBaseTransport | None = None) -> Any:
+        config = SandboxConfig(WEMA_KEY, [WEMA_SECRET.encode()], "http://unused.test", page_size=2)
+        wire = transport or httpx.ASGITransport(app=create_wema_sandbox(config, self.recon_bank()))
+        async with httpx.AsyncClient(transport=wire, base_url="http://wema.test") as http:
+            ports = build_recon_ports(RECON_SETTINGS, self.svc.pool, http)
+            return await reconcile_wema(ports, RECON, TreasuryMetrics(CollectorRegistry()))
+
+    def credited_now(self, reference: str) -> None:
+        """The model: the deposit moved from made-at-the-bank to credited (exactly once)."""
+        wallet, amount = self.unnotified.pop(reference)
+        wallet.deposits += amount
+        self.deposit_refs.append((wallet.account_number, amount, reference))
+
+    @rule(
+        who=st.integers(0, 1), amounts=st.lists(st.sampled_from(DEPOSITS), min_size=1, max_size=3)
+    )
+    def deposit_webhook_dropped(self, who: int, amounts: list[Decimal]) -> None:
+        """Wema makes the deposits and its webhooks never arrive: no money moves yet."""
+        wallet, bank = self.wallets[who], self.recon_bank()
+        for amount in amounts:
+            reference = f"WEMA-{uuid.uuid4().hex[:20].upper()}"
+            bank.deposits.append(listed_deposit(wallet.account_number, amount, reference))
+            self.unnotified[reference] = (wallet, amount)
+        self.stats["faults_webhook_dropped"] += len(amounts)
+
+    @precondition(
+        lambda self: bool(getattr(self, "_recon_bank", None) and self._recon_bank.deposits)
+    )
+    @rule(data=st.data())
+    def late_webhook_of_a_listed_deposit(self, data: st.DataObject) -> None:
+        """A dropped webhook arrives after all: credited if no tick got there first, else a
+        duplicate."""
+        payload = data.draw(st.sampled_from(self.recon_bank().deposits))
+        reference = payload["transaction_reference"]
+
+        async def go() -> None:
+            body, headers = signed_wema(payload)
+            answer = await self.svc.treasury.post(
+                "/treasury/webhook", content=body, headers=headers
+            )
+            assert answer.status_code == 200, answer.text
+            expected = "credited" if reference in self.unnotified else "duplicate"
+            assert answer.json()["status"] == expected, (answer.json(), expected)
+            if expected == "credited":
+                self.credited_now(reference)
+            else:
+                self.stats["duplicates_late_webhook"] += 1
+
+        self.run(go())
+
+    @rule(replicas=st.integers(1, 3), racing_webhooks=st.integers(0, 2))
+    def wema_reconciliation_tick(self, replicas: int, racing_webhooks: int) -> None:
+        """Ticks on several replicas at once, racing late webhooks of the deposits they list:
+        every deposit never notified is credited exactly once, by one of them."""
+        bank = self.recon_bank()
+        racing = [p for p in bank.deposits if p["transaction_reference"] in self.unnotified]
+        racing = racing[:racing_webhooks]
+
+        async def go() -> None:
+            webhooks = []
+            for payload in racing:
+                body, headers = signed_wema(payload)
+                webhooks.append(
+                    self.svc.treasury.post("/treasury/webhook", content=body, headers=headers)
+                )
+            ticks = [self.wema_tick() for _ in range(replicas)]
+            results = await asyncio.gather(*ticks, *webhooks)
+            reports, answers = results[:replicas], results[replicas:]
+            # The first replica to ask takes the lock; the others wait for no one (they skip).
+            assert any(r.ran and not r.failed for r in reports), reports
+            by_webhook = sum(a.json()["status"] == "credited" for a in answers)
+            by_ticks = sum(r.credited for r in reports)
+            assert by_ticks + by_webhook == len(self.unnotified), (by_ticks, by_webhook)
+            for reference in list(self.unnotified):
+                self.credited_now(reference)
+            self.stats["wema_ticks"] += sum(r.ran for r in reports)
+            self.stats["wema_ticks_skipped"] += sum(not r.ran for r in reports)
+            self.stats["reconcile_credited"] += by_ticks
+            self.stats["webhooks_sent"] += len(answers)
+
+        self.run(go())
+
+    @rule(mode=st.sampled_from(["error", "garbage"]))
+    def wema_listing_fails(self, mode: str) -> None:
+        """A tick whose listing fails on its second page: nothing moves (the invariants check
+        it), and the deposits stay for the next tick."""
+        bank = self.recon_bank()
+
+        class SecondPageFails(httpx.AsyncBaseTransport):
+            def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+                self.inner = inner
+
+            async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+                if request.url.params.get("page") != "1":
+                    bank.listing_failures.append((mode, 0))
+                return await self.inner.handle_async_request(request)
+
+        async def go() -> None:
+            config = SandboxConfig(
+                WEMA_KEY, [WEMA_SECRET.encode()], "http://unused.test", page_size=2
+            )
+            inner = httpx.ASGITransport(app=create_wema_sandbox(config, bank))
+            report = await self.wema_tick(SecondPageFails(inner))
+            if report.ran and len(bank.deposits) > 2:
+                assert report.failed, report
+            if report.failed:
+                assert report.credited == 0, report
+                self.stats["faults_listing_failed"] += 1
+            else:  # one page only: read whole, credited
+                for reference in list(self.unnotified):
+                    self.credited_now(reference)
+
+        self.run(go())
+
+    @invariant()
+    def every_deposit_wema_made_is_credited_at_most_once(self) -> None:
+        bank: Bank | None = getattr(self, "_recon_bank", None)
+        if bank is None or not bank.deposits:
+            return
+        references = [p["transaction_reference"] for p in bank.deposits]
+
+        async def go() -> None:
+            counts = await credits_of(self.svc.pool, references)
+            assert all(counts.get(r, 0) <= 1 for r in references), counts
+            assert {r for r in references if counts.get(r, 0) == 0} == set(self.unnotified)
+
+        self.run(go())
+
+    def teardown(self) -> None:
+        """After a final tick, every deposit Wema made is credited exactly once."""
+        bank: Bank | None = getattr(self, "_recon_bank", None)
+        if bank is None or not bank.deposits:
+            return
+        references = [p["transaction_reference"] for p in bank.deposits]
+
+        async def go() -> None:
+            report = await self.wema_tick()
+            assert report.ran, report
+            assert not report.failed, report
+            counts = await credits_of(self.svc.pool, references)
+            assert all(counts.get(r, 0) == 1 for r in references), counts
+            self.stats["final_ticks"] += 1
+
+        self.run(go())
+
     # --- after every step -----------------------------------------------------------------
 
     @invariant()
@@ -587,6 +755,42 @@ class MoneyMachine(RuleBasedStateMachine):
             self.stats["conservation_checks"] += 1
 
         self.run(go())
+
+
+# --- reconciliation with Wema's listing (used by the rules above) ------------------------------
+# The tick's ports use the suite's pool; these settings give only the Wema key and secrets.
+RECON_SETTINGS = load_settings(TreasurySettings, settings_env("postgresql://the-suite-pool/"))
+RECON = WemaReconcileConfig(interval_seconds=0, overlap_seconds=3600, lookback_seconds=86400)
+
+
+def listed_deposit(account_number: str, amount: Decimal, reference: str) -> dict[str, Any]:
+    return {
+        "account_number": account_number,
+        "amount": amount,
+        "transaction_reference": reference,
+        "sender_name": "SAFETY SUITE",
+        "sender_account": "9876543210",
+        "sender_bank": "Access Bank",
+        "narration": "deposit",
+        "transaction_date": days_ago(1 / 1440),
+    }
+
+
+def signed_wema(payload: dict[str, Any]) -> tuple[bytes, dict[str, str]]:
+    body = jsonio.dumps(payload)
+    return body, {
+        "content-type": "application/json",
+        "x-wema-signature": sign(body, WEMA_SECRET.encode(), "sha512"),
+    }
+
+
+async def credits_of(pool: Any, references: list[str]) -> dict[str, int]:
+    rows = await pool.fetch(
+        "SELECT transaction_reference, count(*) AS n FROM treasury.bank_transactions "
+        "WHERE transaction_reference = ANY($1::text[]) GROUP BY transaction_reference",
+        references,
+    )
+    return {row["transaction_reference"]: row["n"] for row in rows}
 
 
 def test_money_is_conserved_after_every_step_of_random_purchases_webhooks_deposits_and_ticks(

@@ -40,6 +40,8 @@ def settings_env(database_url: str) -> dict[str, str]:
         "WEMA_BASE_URL": "http://wema.test",
         "BVN_ENCRYPTION_KEY": BVN_KEY,
         "API_BASE_URL": "http://betfuz.test",
+        # No loop in the background of tests: the reconciliation tests run their ticks.
+        "TREASURY_RECONCILE_INTERVAL_SECONDS": "0",
     }
 
 

@@ -1,7 +1,10 @@
-"""Builds the treasury app; the pool and the Wema client open in lifespan, nothing at import."""
+"""Builds the treasury app; the pool, the Wema client and the reconciliation loop start in
+lifespan, nothing at import."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -10,17 +13,15 @@ import httpx
 from starlette.applications import Starlette
 
 from betfuz_common.app import ServiceApp, create_service_app, pool_lifespan
-from betfuz_common.idempotency import IdempotencyStore
 from betfuz_common.metrics import ServiceMetrics
-from betfuz_common.settings import SettingsError, secret_list
 from betfuz_common.webhooks import WebhookGate
-from treasury.bvn import BvnCipher
 from treasury.config import TreasurySettings
 from treasury.errors import ERRORS
 from treasury.metrics import TreasuryMetrics
-from treasury.ports import DEFAULT_LEASE, TreasuryPorts, Wema
-from treasury.provider import WemaClient
+from treasury.ports import DEFAULT_LEASE, Wema
+from treasury.reconcile import ReconcileConfig, run_forever
 from treasury.routes import api, providers
+from treasury.runtime import build_ports, signing_secrets, wema_http
 
 
 def create_app(
@@ -31,36 +32,31 @@ def create_app(
     lease: timedelta = DEFAULT_LEASE,
 ) -> Starlette:
     """`wema` replaces the whole client; `wema_transport` keeps the real client on a fake wire."""
-    secrets = secret_list(settings.wema_secret_key)
-    if not secrets:
-        raise SettingsError("WEMA_SECRET_KEY holds no secret")
+    secrets = signing_secrets(settings)
     service_metrics = ServiceMetrics("treasury")
     metrics = TreasuryMetrics(service_metrics.registry)
+    reconcile = ReconcileConfig.from_settings(settings)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with (
             pool_lifespan(app, settings.database_url.get_secret_value()),
-            httpx.AsyncClient(
-                base_url=settings.wema_base_url,
-                timeout=settings.wema_timeout_seconds,
-                transport=wema_transport,
-            ) as http,
+            wema_http(settings, wema_transport) as http,
         ):
-            app.state.ports = TreasuryPorts(
-                pool=app.state.pool,
-                wema=wema
-                or WemaClient(
-                    http,
-                    api_key=settings.wema_api_key.get_secret_value(),
-                    signing_secret=secrets[0],
-                ),
-                cipher=BvnCipher(settings.bvn_encryption_key.get_secret_value()),
-                idempotency=IdempotencyStore("treasury"),
-                lease=lease,
-                metrics=metrics,
+            ports = build_ports(
+                settings, app.state.pool, http, wema=wema, lease=lease, metrics=metrics
             )
-            yield
+            app.state.ports = ports
+            loop = None
+            if reconcile.interval_seconds > 0:
+                loop = asyncio.create_task(run_forever(ports, reconcile, metrics), name="reconcile")
+            try:
+                yield
+            finally:
+                if loop is not None:
+                    loop.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await loop
 
     return create_service_app(
         ServiceApp(

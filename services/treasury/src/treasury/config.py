@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from pydantic import SecretStr
+from pydantic import Field, SecretStr, field_validator
 
 from betfuz_common.settings import DEV_MARK, CommonSettings, SecretKind
 
@@ -17,6 +17,19 @@ class TreasurySettings(CommonSettings):
     wema_timeout_seconds: float = 15.0
     bvn_encryption_key: SecretStr
     api_base_url: str
+    # Reconciliation with Wema's listing (0 disables the loop). Each tick reads from where the
+    # last one stopped less the overlap (a bank can list a deposit after a later one); the first
+    # tick, with nothing read yet, looks back `lookback`.
+    treasury_reconcile_interval_seconds: float = Field(300.0, ge=0)
+    treasury_reconcile_overlap_seconds: float = Field(3600.0, ge=0)
+    treasury_reconcile_lookback_seconds: float = Field(86400.0, gt=0)
+
+    @field_validator("treasury_reconcile_interval_seconds")
+    @classmethod
+    def _not_hammering_wema(cls, value: float) -> float:
+        if 0 < value < 1:
+            raise ValueError("must be 0 (no loop) or at least 1 second")
+        return value
 
     DEV_DEFAULTS: ClassVar[dict[str, str]] = {
         "WEMA_API_KEY": DEV_MARK + "wema-key",

@@ -10,6 +10,9 @@ from typing import Any, Literal
 from betfuz_common.models import DomainValue as Value
 
 DepositOutcome = Literal["credited", "duplicate", "held_for_review"]
+# Which path credited a deposit: Wema's notification, or reconciliation's reading of its listing
+# (the notification never came, or came later).
+CreditedBy = Literal["webhook", "reconciliation"]
 
 
 class AccountStatus(enum.StrEnum):

@@ -4,7 +4,7 @@ the service functions take. `provider.WemaClient` is the adapter behind `Wema`."
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Protocol
 
 import asyncpg
@@ -12,6 +12,7 @@ from prometheus_client import CollectorRegistry
 
 from betfuz_common.idempotency import IdempotencyStore
 from treasury.bvn import BvnCipher
+from treasury.domain import Deposit
 from treasury.metrics import TreasuryMetrics
 from treasury.provider import AccountRequest, WemaAccount
 
@@ -21,6 +22,8 @@ DEFAULT_LEASE = timedelta(seconds=60)
 
 class Wema(Protocol):
     async def create_virtual_account(self, request: AccountRequest) -> WemaAccount: ...
+
+    async def list_transactions(self, start: datetime, end: datetime) -> list[Deposit]: ...
 
 
 @dataclass(frozen=True)

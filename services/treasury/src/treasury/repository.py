@@ -11,7 +11,7 @@ import asyncpg
 
 from betfuz_common import jsonio
 from betfuz_common.db import Conn
-from treasury.domain import BankTransaction, Deposit
+from treasury.domain import BankTransaction, CreditedBy, Deposit
 
 BALANCE_CHANNEL = "balance_changed"
 # The first key of the two-key advisory locks on deposit references. PostgreSQL keeps two-key
@@ -289,15 +289,19 @@ async def outcome_for_reference(conn: Conn, reference: str) -> asyncpg.Record | 
 
 
 async def insert_credit(
-    conn: Conn, transaction_id: str, account: asyncpg.Record, deposit: Deposit
+    conn: Conn,
+    transaction_id: str,
+    account: asyncpg.Record,
+    deposit: Deposit,
+    credited_by: CreditedBy = "webhook",
 ) -> bool:
     """The exactly-once gate (UNIQUE on the reference): False when it was already credited."""
     inserted = await conn.fetchval(
         """
         INSERT INTO treasury.bank_transactions
             (id, bank_account_id, user_id, type, amount, transaction_reference, sender_name,
-             sender_account, sender_bank, narration, transaction_date)
-        VALUES ($1, $2, $3, 'credit', $4, $5, $6, $7, $8, $9, $10)
+             sender_account, sender_bank, narration, transaction_date, credited_by)
+        VALUES ($1, $2, $3, 'credit', $4, $5, $6, $7, $8, $9, $10, $11)
         ON CONFLICT (transaction_reference) DO NOTHING
         RETURNING true
         """,
@@ -311,6 +315,7 @@ async def insert_credit(
         deposit.sender_bank,
         deposit.narration,
         deposit.transaction_date,
+        credited_by,
     )
     return bool(inserted)
 
@@ -393,3 +398,74 @@ async def transactions_page(
             limit,
         )
     return [BankTransaction.from_row(row) for row in rows]
+
+
+# --- reconciliation ---------------------------------------------------------------------
+
+
+async def try_reconcile_lock(conn: Conn, key: int) -> bool:
+    """The tick's lock, held until the caller's transaction ends; False when another holds it."""
+    return bool(await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", key))
+
+
+async def reconcile_state(conn: Conn) -> asyncpg.Record:
+    """How far the listing has been read, when a tick last started and last succeeded, and the
+    database's clock (the one clock every replica shares)."""
+    row = await conn.fetchrow(
+        "SELECT covered_to, last_started_at, last_success_at, now() AS now "
+        "FROM treasury.reconcile_state WHERE id"
+    )
+    assert row is not None, "migration 0004 inserts the state row"
+    return row
+
+
+async def mark_reconcile_started(conn: Conn) -> None:
+    await conn.execute(
+        "UPDATE treasury.reconcile_state SET last_started_at = now(), updated_at = now() WHERE id"
+    )
+
+
+async def finish_reconcile(conn: Conn, covered_to: datetime) -> None:
+    """The listing up to `covered_to` is applied; the next tick starts there, less the overlap."""
+    await conn.execute(
+        "UPDATE treasury.reconcile_state SET covered_to = greatest(covered_to, $1), "
+        "last_success_at = now(), updated_at = now() WHERE id",
+        covered_to,
+    )
+
+
+async def booked_between(conn: Conn, start: datetime, end: datetime) -> list[asyncpg.Record]:
+    """Every deposit our books hold with `start <= transaction_date < end`: credited or held,
+    with the amount and account number it came with."""
+    return await conn.fetch(
+        """
+        SELECT 'credited' AS outcome, t.transaction_reference, t.amount, a.account_number,
+               t.credited_by
+          FROM treasury.bank_transactions t
+          JOIN treasury.bank_accounts a ON a.id = t.bank_account_id
+         WHERE t.type = 'credit' AND t.transaction_date >= $1 AND t.transaction_date < $2
+        UNION ALL
+        SELECT 'held' AS outcome, u.transaction_reference, u.amount, u.account_number, NULL
+          FROM treasury.unmatched_deposits u
+         WHERE u.transaction_date >= $1 AND u.transaction_date < $2
+        """,
+        start,
+        end,
+    )
+
+
+async def booked_for(conn: Conn, references: list[str]) -> list[asyncpg.Record]:
+    """Our record of these references, whatever their dates in our books."""
+    return await conn.fetch(
+        """
+        SELECT 'credited' AS outcome, t.transaction_reference, t.amount, a.account_number
+          FROM treasury.bank_transactions t
+          JOIN treasury.bank_accounts a ON a.id = t.bank_account_id
+         WHERE t.transaction_reference = ANY($1::text[])
+        UNION ALL
+        SELECT 'held' AS outcome, u.transaction_reference, u.amount, u.account_number
+          FROM treasury.unmatched_deposits u
+         WHERE u.transaction_reference = ANY($1::text[])
+        """,
+        references,
+    )

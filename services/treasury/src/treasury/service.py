@@ -17,6 +17,7 @@ from betfuz_common.db import Conn
 from betfuz_common.errors import WalletNotFound
 from betfuz_common.idempotency import IdempotentRequest, fingerprint, run_once
 from betfuz_common.logging import get_logger
+from betfuz_common.ops.service import open_case
 from betfuz_common.pagination import Slice, slice_of
 from betfuz_common.webhooks import SignedPayloadRefused
 from betfuz_common.webhooks import keep_refused as keep_refused_notification
@@ -25,12 +26,14 @@ from treasury.domain import (
     Account,
     AccountDetails,
     BankTransaction,
+    CreditedBy,
     Deposit,
     DepositOutcome,
     Opened,
 )
 from treasury.errors import AccountExists, AccountNotFound, BvnUnavailable, CreationInProgress
 from treasury.nuban import WEMA_BANK_CODE, is_valid_nuban
+from treasury.operations import OPERATIONS
 from treasury.ports import TreasuryPorts
 from treasury.provider import (
     AccountRequest,
@@ -308,14 +311,25 @@ async def keep_refused(ports: TreasuryPorts, refused: SignedPayloadRefused) -> N
     log.warning("deposit_refused_but_kept", reason=refused.reason, first_delivery=first)
 
 
+MISMATCH = "Wema lists this deposit with another amount or account than our books hold"
+
+
 @dataclass(frozen=True)
 class _Settled:
-    """How a delivery ended, and what to log about it once its transaction has committed."""
+    """How a delivery ended, and what to log about it once its transaction has committed.
+    `mismatch`: reconciliation found the reference in our books with another amount or account
+    (no money moved); `new_case`: and this was the first time, so its case was opened now."""
 
     outcome: DepositOutcome
     event: str
     warn: bool = False
     facts: dict[str, Any] = field(default_factory=dict)
+    mismatch: bool = False
+    new_case: bool = False
+
+
+# The public name: reconciliation reads what each listed deposit came to.
+Settled = _Settled
 
 
 class _UserMissing(Exception):
@@ -323,24 +337,34 @@ class _UserMissing(Exception):
 
 
 async def receive_deposit(ports: TreasuryPorts, deposit: Deposit) -> DepositOutcome:
-    """ONE transaction per delivery, serialised on its reference: whatever it decides (credit,
-    hold, duplicate, review) commits with the rows that explain it, or not at all."""
+    """Wema's notification of a deposit."""
+    return (await settle_deposit(ports, deposit, "webhook")).outcome
+
+
+async def settle_deposit(
+    ports: TreasuryPorts, deposit: Deposit, credited_by: CreditedBy
+) -> Settled:
+    """The one exactly-once path of a deposit, whether its notification or reconciliation
+    brings it. ONE transaction per delivery, serialised on its reference: whatever it decides
+    (credit, hold, duplicate, review) commits with the rows that explain it, or not at all."""
     async with ports.pool.acquire() as conn, conn.transaction():
         # Lock order, the same for every delivery so that concurrent ones queue instead of
         # deadlocking: the reference, then the account row, then the user row.
         await repo.lock_reference(conn, deposit.transaction_reference)
-        settled = await _settle(conn, deposit)
-    facts = {"reference": deposit.transaction_reference, **settled.facts}
+        settled = await _settle(conn, deposit, credited_by)
+    facts = {"reference": deposit.transaction_reference, "via": credited_by, **settled.facts}
     if settled.warn:
         log.warning(settled.event, **facts)
     else:
         log.info(settled.event, **facts)
-    return settled.outcome
+    return settled
 
 
-async def _settle(conn: Conn, deposit: Deposit) -> _Settled:
+async def _settle(conn: Conn, deposit: Deposit, credited_by: CreditedBy) -> _Settled:
     earlier = await repo.outcome_for_reference(conn, deposit.transaction_reference)
     if earlier is not None:
+        if credited_by == "reconciliation":
+            return await _listed_again(conn, deposit, earlier)
         return await _repeated(conn, deposit, earlier)
     account = await repo.lock_account_by_number(conn, deposit.account_number)
     if account is None:
@@ -349,15 +373,17 @@ async def _settle(conn: Conn, deposit: Deposit) -> _Settled:
         return await _hold(conn, deposit, f"account_{account['status']}", account["id"])
     try:
         async with conn.transaction():  # a savepoint: a credit that cannot finish leaves nothing
-            return await _credit(conn, account, deposit)
+            return await _credit(conn, account, deposit, credited_by)
     except _UserMissing:
         return await _hold(conn, deposit, "user_missing", account["id"])
 
 
-async def _credit(conn: Conn, account: asyncpg.Record, deposit: Deposit) -> _Settled:
+async def _credit(
+    conn: Conn, account: asyncpg.Record, deposit: Deposit, credited_by: CreditedBy
+) -> _Settled:
     """The row, both balances and the notification, together."""
     transaction_id = f"btx_{uuid.uuid4().hex}"
-    if not await repo.insert_credit(conn, transaction_id, account, deposit):
+    if not await repo.insert_credit(conn, transaction_id, account, deposit, credited_by):
         # The UNIQUE constraint's backstop; the lock and the look-up above come first.
         return _Settled("duplicate", "deposit_duplicate")
     account_balance = await repo.credit_account(conn, account["id"], deposit.amount)
@@ -412,6 +438,33 @@ async def _repeated(conn: Conn, deposit: Deposit, earlier: asyncpg.Record) -> _S
         "deposit_reference_reused",
         warn=True,
         facts={**facts, "first_delivery": first},
+    )
+
+
+async def _listed_again(conn: Conn, deposit: Deposit, earlier: asyncpg.Record) -> _Settled:
+    """A reference reconciliation finds in our books already. The same amount into the same
+    account is what we credited (or held): nothing to do. Anything else means Wema's listing and
+    our books disagree on that deposit: an `amount_mismatch` case for a person, and no money
+    moves (a repeat in the next tick's overlap counts on the same case)."""
+    if earlier["amount"] == deposit.amount and earlier["account_number"] == deposit.account_number:
+        return _Settled("duplicate", "deposit_duplicate")
+    reference = deposit.transaction_reference
+    refs = {
+        "transaction_reference": reference,
+        "earlier_id": earlier["id"],
+        "listed_account_number": deposit.account_number,
+        "booked_account_number": earlier["account_number"],
+    }
+    amounts = {"listed": deposit.amount, "booked": earlier["amount"]}
+    detail = {"booked_outcome": earlier["outcome"], "listed": deposit.model_dump(mode="json")}
+    case = await open_case(conn, OPERATIONS, kind="amount_mismatch", subject=reference, reason=MISMATCH, refs=refs, amounts=amounts, detail=detail)  # fmt: skip  # noqa: E501
+    return _Settled(
+        "held_for_review",
+        "reconcile_amount_mismatch",
+        warn=True,
+        facts={"case_id": case.id, "earlier_outcome": earlier["outcome"]},
+        mismatch=True,
+        new_case=case.occurrences == 1,
     )
 
 
