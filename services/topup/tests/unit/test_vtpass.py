@@ -44,7 +44,7 @@ def processed(status: str) -> dict[str, Any]:
     }
 
 
-def raising(exc: type[httpx.HTTPError]) -> Handler:
+def raising(exc: type[httpx.RequestError]) -> Handler:
     def handler(request: httpx.Request) -> httpx.Response:
         raise exc("boom", request=request)
 
