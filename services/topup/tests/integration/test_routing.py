@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from decimal import Decimal
@@ -14,6 +15,8 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from starlette.applications import Starlette
 
 from betfuz_common import jsonio
@@ -78,10 +81,16 @@ class Selcom(FakeSelcom):
     def __init__(self) -> None:
         super().__init__()
         self.down = False
+        self.by_phone: dict[str, Answer] = {}  # process answers by number (national form)
 
     def handler(self, request: httpx.Request) -> httpx.Response:
         if self.down:
             raise httpx.ConnectError("connection refused", request=request)
+        if request.url.path.endswith("/process"):
+            fields = jsonio.loads(request.content)
+            if fields["utilityref"] in self.by_phone:
+                self.calls[("process", fields["transid"])] += 1
+                return self.by_phone[fields["utilityref"]](request)
         return super().handler(request)
 
 
@@ -469,3 +478,97 @@ async def test_amount_only_data_still_goes_to_a_provider_that_sells_data_by_amou
     assert response.json()["status"] == "completed"
     assert (await row(pool, response.json()["transactionId"]))["provider"] == "selcom"
     assert await balance_of(pool, user) == Decimal("4300.00")
+
+
+# --- a property over sequences of answers from the two providers -----------------------------
+
+REFUSALS = {"091", "018", "refused"}
+VTPASS_PAY: dict[str, Answer] = {
+    "delivered": body("000", "delivered"),
+    "failed": body("000", "failed"),
+    "016": body("016"),
+    "091": body("091"),
+    "018": body("018"),
+    "refused": refuse_connection,
+    "timeout": time_out,
+    "503": lambda _: httpx.Response(503, json={"code": "091"}),
+    "X99": body("X99"),
+    "099": body("099"),
+}
+SELCOM_PAY: dict[str, Answer] = {
+    "000": lambda _: httpx.Response(200, json={"resultcode": "000"}),
+    "051": lambda _: httpx.Response(200, json={"resultcode": "051"}),
+    "111": lambda _: httpx.Response(200, json={"resultcode": "111"}),
+    "refused": refuse_connection,
+    "timeout": time_out,
+}
+REQUERY = ["delivered", "failed", "pending", "never-seen"]
+
+
+def vtpass_requery(said: str) -> Answer:
+    return body("015") if said == "never-seen" else body("000", said)
+
+
+def selcom_query(said: str) -> dict[str, Any]:
+    if said == "never-seen":
+        return {"resultcode": "404"}
+    status = {"delivered": "SUCCESS", "failed": "FAILED", "pending": "PENDING"}[said]
+    return {"resultcode": "000", "data": [{"status": status}]}
+
+
+@settings(
+    max_examples=40,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(
+    first=st.sampled_from(sorted(VTPASS_PAY)),
+    second=st.sampled_from(sorted(SELCOM_PAY)),
+    later=st.lists(st.sampled_from(REQUERY), max_size=3),
+)
+async def test_airtime_reaches_a_second_provider_only_after_a_provable_refusal_and_moves_money_once(
+    http: httpx.AsyncClient,
+    pool: asyncpg.Pool,
+    make_user: MakeUser,
+    vtpass: FakeVtpass,
+    selcom2: Selcom,
+    ports: TopupPorts,
+    first: str,
+    second: str,
+    later: list[str],
+) -> None:
+    phone = "0806" + str(uuid.uuid4().int)[:7]
+    vtpass.pay[phone] = VTPASS_PAY[first]
+    selcom2.by_phone[phone] = SELCOM_PAY[second]
+    user = await make_user(2000)
+    created = await buy(http, user, phone)
+    assert created.status_code == 201, created.text
+    topup_id = created.json()["transactionId"]
+    saved = await row(pool, topup_id)
+    reference = saved["reference"]
+    # Later answers, whichever provider has it: each asked through reconciliation.
+    for said in later:
+        vtpass.requery[saved["provider_reference"]] = vtpass_requery(said)
+        selcom2.query_answers[reference] = selcom_query(said)
+        await pool.execute(
+            "UPDATE topup.topup_transactions SET next_check_at = now() WHERE id = $1", topup_id
+        )
+        await reconcile_once(ports, ReconcileConfig(after_seconds=0))
+    final = await row(pool, topup_id)
+    selcom_calls = selcom2.calls[("process", reference)]
+    if first not in REFUSALS:
+        assert selcom_calls == 0, (first, second, later)
+        assert final["provider"] == "vtpass"
+    else:
+        assert selcom_calls >= 1
+        assert final["provider"] == "selcom"
+    refunded = await refunds(pool, topup_id)
+    expected = Decimal("2000.00") if final["status"] == "failed" else Decimal("1500.00")
+    assert await balance_of(pool, user) == expected  # debited once, refunded at most once
+    assert refunded == (1 if final["status"] == "failed" else 0)
+    count = await pool.fetchval(
+        "SELECT count(*) FROM topup.topup_transactions WHERE user_id = $1", user
+    )
+    assert count == 1
