@@ -4,6 +4,7 @@ Real PostgreSQL; Selcom and VTpass faked by httpx.MockTransport."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import re
 import uuid
@@ -379,9 +380,23 @@ async def test_reversed_after_delivered_is_flagged_and_moves_no_money(
         {"data": {"code": "000"}},
         {"data": {"requestId": ""}},
         {"data": {"requestId": "x" * 129}},
+        {"data": {"requestId": "2025\u0000TOP"}},
+        {"data": {"requestId": "202501011200\u202eTOP"}},
+        {"data": {"requestId": 202501011200}},
+        {"data": {"requestId": "202501011200TOP", "content": {"transactions": {"status": 5}}}},
         [],
     ],
-    ids=["unknown", "no-request-id", "empty", "too-long", "not-an-object"],
+    ids=[
+        "unknown",
+        "no-request-id",
+        "empty",
+        "too-long",
+        "nul",
+        "bidi-control",
+        "a-number",
+        "odd-status",
+        "not-an-object",
+    ],
 )
 async def test_a_notification_naming_no_topup_of_ours_writes_nothing(
     http: httpx.AsyncClient, pool: asyncpg.Pool, payload: Any
@@ -572,3 +587,56 @@ async def test_airtime_reaches_a_second_provider_only_after_a_provable_refusal_a
         "SELECT count(*) FROM topup.topup_transactions WHERE user_id = $1", user
     )
     assert count == 1
+
+
+async def test_twenty_concurrent_copies_of_a_failed_over_purchase_debit_and_deliver_once(
+    http: httpx.AsyncClient, pool: asyncpg.Pool, make_user: MakeUser, vtpass: FakeVtpass,
+    selcom2: Selcom,
+) -> None:  # fmt: skip
+    phone = "08061110091"
+    vtpass.pay[phone] = body("091")
+    user = await make_user(2000)
+    order = {"phone": phone, "carrier": "mtn", "amount": 500, "type": "airtime"}
+    headers = {**bearer(user), "Idempotency-Key": "failover-" + uuid.uuid4().hex}
+    answers = await asyncio.gather(
+        *(http.post("/topup", json=order, headers=headers) for _ in range(20))
+    )
+    assert {a.status_code for a in answers} <= {201, 409}
+    created = {a.json()["transactionId"] for a in answers if a.status_code == 201}
+    assert len(created) == 1
+    saved = await row(pool, created.pop())
+    assert saved["provider"] == "selcom"
+    assert vtpass.calls[("/api/pay", saved["provider_reference"])] == 0  # its id is Selcom's now
+    assert sum(n for (path, _), n in vtpass.calls.items() if path == "/api/pay") >= 1
+    assert selcom2.calls[("process", saved["reference"])] == 1
+    assert await balance_of(pool, user) == Decimal("1500.00")
+
+
+async def test_a_crash_after_the_failover_was_recorded_is_finished_by_the_next_provider(
+    http: httpx.AsyncClient, pool: asyncpg.Pool, make_user: MakeUser, vtpass: FakeVtpass,
+    selcom2: Selcom, ports: TopupPorts,
+) -> None:  # fmt: skip
+    # VTpass refuses; the move to Selcom is recorded; then the process dies before Selcom's
+    # answer (here: the call raises, which leaves the same state: pending, with Selcom).
+    phone = "08061110092"
+    vtpass.pay[phone] = body("091")
+
+    def crash(request: httpx.Request) -> httpx.Response:
+        raise RuntimeError("process killed")
+
+    selcom2.by_phone[phone] = crash
+    user = await make_user(2000)
+    created = (await buy(http, user, phone)).json()
+    assert created["status"] == "pending"
+    saved = await row(pool, created["transactionId"])
+    assert saved["provider"] == "selcom"
+    # Selcom never saw it: the next tick asks Selcom (not VTpass), re-submits there, settles.
+    selcom2.query_answers[saved["reference"]] = {"resultcode": "404"}
+    del selcom2.by_phone[phone]
+    await pool.execute(
+        "UPDATE topup.topup_transactions SET next_check_at = now() WHERE id = $1", saved["id"]
+    )
+    await reconcile_once(ports, ReconcileConfig(after_seconds=0))
+    assert (await row(pool, saved["id"]))["status"] == "completed"
+    assert selcom2.calls[("query", saved["reference"])] == 1
+    assert await balance_of(pool, user) == Decimal("1500.00")
