@@ -25,6 +25,7 @@ from topup.domain import Order, ProductType, Purchase, Topup, TopupStatus
 from topup.errors import (
     InsufficientFunds,
     NoProductCodeForAirtime,
+    PlansUnavailable,
     PriceMismatch,
     ProductCodeRequired,
     ProviderUnavailable,
@@ -115,10 +116,38 @@ async def price(ports: TopupPorts, order: Order) -> tuple[Order, list[str]]:
     return order, candidates
 
 
+class _NotAReplay(Exception):
+    """Rolls back a key claimed only to look for a replay."""
+
+
+async def _replay_if_done(
+    ports: TopupPorts, user_id: str, idempotency: IdempotentRequest
+) -> Purchase | None:
+    """The earlier answer when this purchase was already made (its key finished), else None
+    with nothing written: the claim made to find out is rolled back."""
+    try:
+        async with ports.pool.acquire() as conn, conn.transaction():
+            claim = await ports.idempotency.begin(conn, idempotency)
+            if isinstance(claim, Replay):
+                return await _replay(conn, user_id, idempotency, claim)
+            raise _NotAReplay
+    except _NotAReplay:
+        return None
+
+
 async def purchase(
     ports: TopupPorts, user_id: str, order: Order, idempotency: IdempotentRequest
 ) -> Purchase:
-    order, candidates = await price(ports, order)
+    try:
+        order, candidates = await price(ports, order)
+    except (ProviderUnavailable, PlansUnavailable, UnknownProduct, PriceMismatch):
+        # Priced anew, the order may be refused now (a plan's price changed, its list cannot
+        # be read, every provider is in its cool-down) although it was bought before: a repeat
+        # of a purchase already made is still answered with that purchase.
+        replayed = await _replay_if_done(ports, user_id, idempotency)
+        if replayed is None:
+            raise
+        return replayed
     first = ports.provider(candidates[0])
     async with ports.pool.acquire() as conn, conn.transaction():
         claim = await ports.idempotency.begin(conn, idempotency)

@@ -23,6 +23,7 @@ from starlette.applications import Starlette
 from betfuz_common import jsonio
 from betfuz_testing.tokens import bearer
 from betfuz_testing.wallets import MakeUser, balance_of
+from topup.catalogue import Catalogue
 from topup.metrics import TopupMetrics
 from topup.ports import TopupPorts
 from topup.reconcile import ReconcileConfig, reconcile_once
@@ -65,11 +66,12 @@ class FakeVtpass:
         self.requery: dict[str, Answer] = {}
         self.variation_fetches = 0
         self.seen: list[dict[str, Any]] = []
+        self.plans = PLANS
 
     def handler(self, request: httpx.Request) -> httpx.Response:
         if request.url.path == "/api/service-variations":
             self.variation_fetches += 1
-            return httpx.Response(200, json={"content": {"variations": PLANS}})
+            return httpx.Response(200, json={"content": {"variations": self.plans}})
         fields = jsonio.loads(request.content)
         self.calls[(request.url.path, fields["request_id"])] += 1
         if request.url.path == "/api/pay":
@@ -640,3 +642,31 @@ async def test_a_crash_after_the_failover_was_recorded_is_finished_by_the_next_p
     assert (await row(pool, saved["id"]))["status"] == "completed"
     assert selcom2.calls[("query", saved["reference"])] == 1
     assert await balance_of(pool, user) == Decimal("1500.00")
+
+
+async def test_a_repeat_of_a_plan_purchase_is_replayed_even_after_the_plan_changed(
+    routed: Starlette, http: httpx.AsyncClient, pool: asyncpg.Pool, make_user: MakeUser,
+    vtpass: FakeVtpass, ports: TopupPorts,
+) -> None:  # fmt: skip
+    user = await make_user(5000)
+    order = {"phone": "08061110101", "carrier": "mtn", "type": "data",
+             "productCode": "mtn-10mb-100", "amount": 100}  # fmt: skip
+    headers = {**bearer(user), "Idempotency-Key": "plan-" + uuid.uuid4().hex}
+    first = await http.post("/topup", json=order, headers=headers)
+    assert first.status_code == 201
+    # The price moves and the cache is gone: the same request again is the same purchase.
+    routed.state.ports = dataclasses.replace(ports, catalogue=Catalogue(0))
+    vtpass.plans = [{**PLANS[0], "variation_amount": "120.00"}, PLANS[1]]
+    try:
+        again = await http.post("/topup", json=order, headers=headers)
+        assert again.status_code == 201
+        assert again.headers["idempotent-replayed"] == "true"
+        assert again.json()["transactionId"] == first.json()["transactionId"]
+        new = await http.post(
+            "/topup", json=order, headers={**bearer(user), "Idempotency-Key": "plan-new"}
+        )
+        assert (new.status_code, new.json()["code"]) == (422, "price_mismatch")
+    finally:
+        routed.state.ports = ports
+        vtpass.plans = PLANS
+    assert await balance_of(pool, user) == Decimal("4900.00")
