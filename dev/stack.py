@@ -48,13 +48,21 @@ DEV_TREASURY_RECONCILE_INTERVAL_SECONDS = "15"
 SANDBOX_URLS = {
     "SELCOM_SANDBOX_URL": "http://127.0.0.1:9101",
     "WEMA_SANDBOX_URL": "http://127.0.0.1:9102",
+    "VTPASS_SANDBOX_URL": "http://127.0.0.1:9103",
 }
+# Airtime to Selcom first (its sandbox's behaviours), VTpass after a provable refusal; data as
+# VTpass's plans. TOPUP_ROUTES in the environment wins.
+DEV_TOPUP_ROUTES = ";".join(
+    f"{carrier}:airtime=selcom,vtpass;{carrier}:data=vtpass"
+    for carrier in ("mtn", "airtel", "glo", "9mobile")
+)
 # Every port the stack listens on, and who: checked before anything starts.
 PORTS = {
     8000: "router",
     **{port: name for name, port in SERVICES.items()},
     9101: "selcom",
     9102: "wema",
+    9103: "vtpass",
     8545: "anvil",
 }
 FLUSH_TEXT_AFTER = 0.2  # seconds of quiet after which a pending plain-text record is complete
@@ -91,6 +99,7 @@ def core_processes(environ: dict[str, str]) -> list[Proc]:
         Proc(name, name, env={"PORT": str(port)}, health=f"http://127.0.0.1:{port}/health")
         for name, port in SERVICES.items()
     ]
+    procs[0].env["TOPUP_ROUTES"] = environ.get("TOPUP_ROUTES", DEV_TOPUP_ROUTES)
     ledger = procs[-1]
     ledger.after_setup = True  # it needs the deploy step's LEDGER_CONTRACT_ADDRESS
     ledger.env["LEDGER_INTERVAL_SECONDS"] = environ.get(

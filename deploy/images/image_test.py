@@ -51,6 +51,12 @@ SERVICES = ("topup", "treasury", "ledger")
 LOCAL_BASE = "localhost/bookworm-python:3.11-local"
 ADMIN_URL = os.environ.get("IMAGE_TEST_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 PORT = 8080  # the task definition's container port
+# VTpass first for airtime with Selcom behind it, VTpass alone for data plans.
+ROUTES = ";".join(
+    f"{carrier}:{kind}=vtpass,selcom" if kind == "airtime" else f"{carrier}:{kind}=vtpass"
+    for carrier in ("mtn", "airtel", "glo", "9mobile")
+    for kind in ("airtime", "data")
+)
 UTILITY_CODES = (
     "mtn:airtime=MTNTOP,mtn:data=MTNDATA,airtel:airtime=AIRTELTOP,airtel:data=AIRTELDATA,"
     "glo:airtime=GLOTOP,glo:data=GLODATA,9mobile:airtime=ETITOP,9mobile:data=ETIDATA"
@@ -335,6 +341,8 @@ def parameters(service: str, contract: str) -> dict[str, str]:
             "SelcomBaseUrl": "http://127.0.0.1:9",
             "SelcomVendor": "BETFUZTEST",
             "SelcomUtilityCodes": UTILITY_CODES,
+            "VtpassBaseUrl": "http://127.0.0.1:9",
+            "TopupRoutes": ROUTES,
         }
     if service == "treasury":
         given |= {"WemaBaseUrl": "http://127.0.0.1:9"}

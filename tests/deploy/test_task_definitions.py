@@ -44,12 +44,19 @@ UTILITY_CODES = (
     "mtn:airtime=MTNTOP,mtn:data=MTNDATA,airtel:airtime=AIRTELTOP,airtel:data=AIRTELDATA,"
     "glo:airtime=GLOTOP,glo:data=GLODATA,9mobile:airtime=ETITOP,9mobile:data=ETIDATA"
 )
+ROUTES = ";".join(
+    f"{carrier}:{kind}=vtpass,selcom" if kind == "airtime" else f"{carrier}:{kind}=vtpass"
+    for carrier in ("mtn", "airtel", "glo", "9mobile")
+    for kind in ("airtime", "data")
+)
 # What a real stack update passes (the runbook's bootstrap), per service.
 PARAMETERS: dict[str, dict[str, str]] = {
     "topup": {
         "SelcomBaseUrl": "https://apigw.selcommobile.example",
         "SelcomVendor": "BETFUZ",
         "SelcomUtilityCodes": UTILITY_CODES,
+        "VtpassBaseUrl": "https://vtpass.example",
+        "TopupRoutes": ROUTES,
     },
     "treasury": {"WemaBaseUrl": "https://wema.example"},
     "ledger": {"LedgerContractAddress": "0x" + "ab" * 20, "LedgerChainId": "137"},
@@ -118,6 +125,21 @@ def test_without_selcom_utility_codes_topup_refuses_to_start_in_production() -> 
     del environ["SELCOM_UTILITY_CODES"]
     with pytest.raises(Exception, match="SELCOM_UTILITY_CODES"):
         load_settings(TopupSettings, environ)
+
+
+def test_topup_routes_and_vtpass_come_from_the_stack_parameters_and_its_secret() -> None:
+    settings: Any = load_settings(TopupSettings, production_environ("topup", "TaskDefinition"))
+    assert settings.routes[("mtn", "airtime")] == ("vtpass", "selcom")
+    assert settings.routes[("glo", "data")] == ("vtpass",)
+    assert settings.vtpass_base_url == "https://vtpass.example"
+    _, secrets = rendered("topup", "TaskDefinition")
+    assert {"VTPASS_USERNAME", "VTPASS_PASSWORD"} <= set(secrets)
+
+
+def test_an_unknown_provider_in_the_routes_stops_topup_in_production() -> None:
+    environ = production_environ("topup", "TaskDefinition")
+    with pytest.raises(Exception, match="TOPUP_ROUTES"):
+        load_settings(TopupSettings, {**environ, "TOPUP_ROUTES": ROUTES + ";mtn:data=paystack"})
 
 
 def test_the_ledger_chain_comes_from_the_stack_parameters() -> None:

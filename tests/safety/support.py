@@ -169,6 +169,56 @@ def _answer(code: str, transid: str) -> httpx.Response:
     )
 
 
+# VTpass: glo airtime goes to VTpass first, Selcom behind it (every other pair: Selcom alone).
+VTPASS_ROUTES = ";".join(
+    f"{carrier}:{kind}=vtpass,selcom" if (carrier, kind) == ("glo", "airtime")
+    else f"{carrier}:{kind}=selcom"
+    for carrier in ("mtn", "airtel", "glo", "9mobile")
+    for kind in ("airtime", "data")
+)  # fmt: skip
+
+
+@dataclass
+class ControllableVtpass:
+    """VTpass's pay and requery on an httpx.MockTransport. What a pay answers is set per number
+    before the purchase (`answers[phone] = (answer, truth)`): delivered, failed, not_processed
+    (091), processing (099) or timeout; the requery then always tells the truth. A request_id
+    it already has is answered 014; one it never took, 015."""
+
+    answers: dict[str, tuple[str, str]] = field(default_factory=dict)
+    orders: dict[str, str] = field(default_factory=dict)  # request_id -> truth
+    calls: Counter[str] = field(default_factory=Counter)
+
+    def transport(self) -> httpx.MockTransport:
+        return httpx.MockTransport(self.handle)
+
+    def handle(self, request: httpx.Request) -> httpx.Response:
+        fields = jsonio.loads(request.content)
+        request_id = fields["request_id"]
+        if request.url.path == "/api/requery":
+            self.calls["requery"] += 1
+            truth = self.orders.get(request_id)
+            return _vtpass("015") if truth is None else _vtpass("000", truth)
+        self.calls["pay"] += 1
+        if request_id in self.orders:
+            return _vtpass("014")
+        answer, truth = self.answers[fields["phone"]]
+        if answer == "not_processed":
+            return _vtpass("091")
+        self.orders[request_id] = truth
+        if answer == "timeout":
+            raise httpx.ReadTimeout("sandbox timeout", request=request)
+        if answer == "processing":
+            return _vtpass("099")
+        return _vtpass("000", truth)
+
+
+def _vtpass(code: str, truth: str | None = None) -> httpx.Response:
+    status = {"completed": "delivered", "failed": "failed"}.get(truth or "")
+    content = {"transactions": {"status": status, "transactionId": "VT"}} if status else {}
+    return httpx.Response(200, json={"code": code, "content": content})
+
+
 # --- both services in-process ----------------------------------------------------------------
 
 
@@ -180,6 +230,8 @@ def topup_settings(database_url: str) -> TopupSettings:
         "SELCOM_API_SECRET": SELCOM_SECRET,
         "SELCOM_BASE_URL": "https://selcom.test",
         "TOPUP_RECONCILE_INTERVAL_SECONDS": "0",  # ticks are steps the test drives
+        "TOPUP_ROUTES": VTPASS_ROUTES,
+        "TOPUP_BREAKER_THRESHOLD": "1000000",  # the machine's refusals are answers, not outages
     }
     return load_settings(TopupSettings, env)
 
@@ -195,6 +247,7 @@ class Services:
     treasury: httpx.AsyncClient
     selcom: ControllableSelcom
     pool: asyncpg.Pool
+    vtpass: ControllableVtpass = field(default_factory=ControllableVtpass)
 
     @property
     def topup_ports(self) -> TopupPorts:
@@ -206,10 +259,12 @@ class Services:
 async def services(database_url: str) -> AsyncIterator[Services]:
     """The real topup and treasury apps (real create_app, real lifespan, real database); Selcom
     controllable, Wema the repository's own sandbox app served in-process."""
-    selcom = ControllableSelcom()
+    selcom, vtpass = ControllableSelcom(), ControllableVtpass()
     async with AsyncExitStack() as stack:
         topup_app = create_topup_app(
-            topup_settings(database_url), selcom_transport=selcom.transport()
+            topup_settings(database_url),
+            selcom_transport=selcom.transport(),
+            vtpass_transport=vtpass.transport(),
         )
         await stack.enter_async_context(topup_app.router.lifespan_context(topup_app))
         wema = create_wema_sandbox(
@@ -232,7 +287,7 @@ async def services(database_url: str) -> AsyncIterator[Services]:
         )
         pool = await create_pool(database_url, min_size=1, max_size=5)
         stack.push_async_callback(pool.close)
-        yield Services(topup_app, topup, treasury, selcom, pool)
+        yield Services(topup_app, topup, treasury, selcom, pool, vtpass)
 
 
 # --- requests --------------------------------------------------------------------------------

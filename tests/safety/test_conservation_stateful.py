@@ -494,6 +494,51 @@ class MoneyMachine(RuleBasedStateMachine):
 
         self.run(go())
 
+    # --- VTpass: glo airtime goes to VTpass first, Selcom behind it (support.VTPASS_ROUTES) -
+
+    @rule(
+        who=st.integers(0, 1),
+        amount=st.sampled_from(AMOUNTS),
+        answer=st.sampled_from(["delivered", "failed", "not_processed", "processing", "timeout"]),
+        truth=st.sampled_from(["completed", "failed"]),
+    )
+    def purchase_through_vtpass(self, who: int, amount: Decimal, answer: str, truth: str) -> None:
+        """VTpass delivers, fails, is still processing, times out (the requery then tells
+        `truth`), or does not take the order (091): then, and only then, Selcom gets it (and
+        delivers: the number is none of its sandbox's behaviours)."""
+        wallet = self.wallets[who]
+        phone = "0805" + str(uuid.uuid4().int)[:7]
+        self.svc.vtpass.answers[phone] = (answer, truth)
+        failed_over = answer == "not_processed"
+        definitive = answer in ("delivered", "failed", "not_processed")
+        real = "completed" if failed_over else truth
+
+        async def go() -> None:
+            before = await self.spendable(wallet)
+            body = {"phone": phone, "carrier": "glo", "amount": amount, "type": "airtime"}
+            response = await self.post_topup(wallet, body, None)
+            self.stats["purchases_sent"] += 1
+            if before < amount:
+                assert response.status_code == 402, response.text
+                self.stats["purchases_insufficient_funds"] += 1
+                return
+            assert response.status_code == 201, response.text
+            got = response.json()
+            assert got["status"] == (real if definitive else "pending"), (answer, got)
+            provider = await self.svc.pool.fetchval(
+                "SELECT provider FROM topup.topup_transactions WHERE id = $1", got["transactionId"]
+            )
+            assert provider == ("selcom" if failed_over else "vtpass"), (answer, provider)
+            topup = Topup(
+                wallet.user_id, got["transactionId"], got["reference"], amount, real, definitive
+            )
+            self.topups[topup.reference] = topup
+            self.stats["purchases_applied"] += 1
+            self.stats["vtpass_purchases"] += 1
+            self.stats["vtpass_failovers_to_selcom"] += failed_over
+
+        self.run(go())
+
     # --- deposits -------------------------------------------------------------------------
 
     @rule(

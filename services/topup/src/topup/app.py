@@ -28,8 +28,10 @@ from topup.runtime import open_ports
 def document_bounds(doc: dict[str, Any], settings: TopupSettings) -> None:
     """The configured amount bounds, which no static model can say, into the document."""
     amount = doc["components"]["schemas"]["TopupRequest"]["properties"]["amount"]
+    # Optional (a data plan's amount is its price): the Naira schema is the non-null branch.
+    amount = next(b for b in amount["anyOf"] if b.get("type") != "null")
     for branch in amount["anyOf"]:
-        if branch["type"] == "number":
+        if branch.get("type") == "number":
             branch.pop("exclusiveMinimum", None)
             branch["minimum"] = as_json_number(settings.topup_min_amount)
             branch["maximum"] = as_json_number(settings.topup_max_amount)
@@ -41,6 +43,7 @@ def create_app(
     settings: TopupSettings,
     *,
     selcom_transport: httpx.AsyncBaseTransport | None = None,
+    vtpass_transport: httpx.AsyncBaseTransport | None = None,
     pool_size: int = 10,
 ) -> Starlette:
     service_metrics = ServiceMetrics("topup")
@@ -50,7 +53,11 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with open_ports(
-            settings, metrics, transport=selcom_transport, pool_size=pool_size
+            settings,
+            metrics,
+            transport=selcom_transport,
+            vtpass_transport=vtpass_transport,
+            pool_size=pool_size,
         ) as ports:
             app.state.pool = ports.pool
             app.state.ports = ports

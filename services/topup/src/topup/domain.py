@@ -34,21 +34,34 @@ class TopupStatus(enum.StrEnum):
 
 
 class Order(Value):
-    """What the customer asked for, normalised (E.164 phone, exact amount)."""
+    """What the customer asked for, normalised (E.164 phone, exact amount). A data plan order
+    names its plan (`product_code`); its amount is the plan's price, filled in by pricing."""
 
     phone: str
     carrier: Carrier
-    amount: Decimal
+    amount: Decimal | None
     type: ProductType
+    product_code: str | None = None
 
     def canonical(self) -> dict[str, str]:
-        """What identifies the purchase, in a form that does not depend on how it was typed."""
+        """What identifies the purchase, in a form that does not depend on how it was typed.
+        A plan is identified by its code, not by its price (which the provider may change)."""
+        if self.product_code is not None:
+            return {
+                "phone": self.phone,
+                "carrier": self.carrier.value,
+                "product_code": self.product_code,
+                "type": self.type.value,
+            }
         return {
             "phone": self.phone,
             "carrier": self.carrier.value,
             "amount": format(self.amount, "f"),
             "type": self.type.value,
         }
+
+    def priced(self, amount: Decimal) -> Order:
+        return self.model_copy(update={"amount": amount})
 
 
 class Topup(Value):
@@ -61,7 +74,10 @@ class Topup(Value):
     amount: Decimal
     type: ProductType
     status: TopupStatus
-    reference: str  # ours, the provider's transid
+    reference: str  # ours
+    provider: str = "selcom"  # the provider that got the order (and that every question asks)
+    provider_reference: str | None = None  # the id that provider knows it by (None: reference)
+    product_code: str | None = None  # the data plan, when bought as one
     external_reference: str | None
     idempotency_key: str
     error_message: str | None
@@ -78,7 +94,18 @@ class Topup(Value):
 
     def order(self) -> Order:
         """What the customer asked for, as the purchase recorded it."""
-        return Order(phone=self.phone, carrier=self.carrier, amount=self.amount, type=self.type)
+        return Order(
+            phone=self.phone,
+            carrier=self.carrier,
+            amount=self.amount,
+            type=self.type,
+            product_code=self.product_code,
+        )
+
+    @property
+    def transid(self) -> str:
+        """What the recorded provider knows this topup by."""
+        return self.provider_reference or self.reference
 
 
 class Purchase(Value):

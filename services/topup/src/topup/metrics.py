@@ -30,6 +30,14 @@ class TopupMetrics:
             "topup_sla_breaches_total", "Topups flagged for review at the 5-minute SLA",
             registry=registry,
         )  # fmt: skip
+        self.provider_requests = Counter(
+            "topup_provider_requests", "Calls to a provider, by what the answer meant",
+            ["provider", "outcome"], registry=registry,
+        )  # fmt: skip
+        self.circuit_open = Gauge(
+            "topup_provider_circuit_open", "1 while a provider is skipped (its cool-down)",
+            ["provider"], registry=registry,
+        )  # fmt: skip
         self.pending_over_sla = Gauge(
             "topup_pending_over_sla", "Topups still pending past the SLA at the last tick",
             registry=registry,

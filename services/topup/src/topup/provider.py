@@ -13,7 +13,9 @@ code of their own. So an answer means, and only means:
 - pending: everything else. The in-progress and ambiguous codes; any code we do not know as
   final (a "duplicate transid" error to a re-submit among them, logged); any HTTP status other
   than 2xx, whatever its body says (401/403 also logged as errors: our credentials were refused
-  and a person must act); a body we cannot read; a timeout; a network error.
+  and a person must act); a body we cannot read; a timeout; a network error once connected;
+- refused: the connection was refused before the request went out (nothing reached Selcom):
+  the one answer after which routing may hand the order to the next provider.
 
 A code joins FINAL_FAILURE_CODES only when Selcom confirms in writing that it is final. Until
 then a topup answered with it stays pending, is queried again, and is flagged at the SLA.
@@ -32,7 +34,7 @@ from betfuz_common import jsonio
 from betfuz_common.logging import get_logger
 from betfuz_common.money import as_json_number
 from topup import signing
-from topup.ports import Outcome, ProcessOrder, ProviderResult
+from topup.ports import Outcome, Plan, ProcessOrder, ProviderResult
 
 log = get_logger("topup.selcom")
 
@@ -74,7 +76,10 @@ def msisdn(phone: str) -> str:
     return phone.removeprefix("+")
 
 
-class SelcomClient:
+class SelcomProvider:
+    name = "selcom"
+    sells_data_by_amount = True  # a utility code per carrier for data, any amount
+
     def __init__(
         self,
         http: httpx.AsyncClient,
@@ -93,6 +98,12 @@ class SelcomClient:
         self._pin = pin
         self._codes = dict(utility_codes)
         self._clock = clock
+
+    def transaction_id(self, reference: str, now: datetime) -> str:
+        return reference  # Selcom's transid is our reference itself
+
+    async def plans(self, carrier: str) -> list[Plan] | None:
+        return None  # no data catalogue: data is sold by amount
 
     def _headers(self, fields: Mapping[str, object]) -> dict[str, str]:
         return signing.signed_headers(
@@ -166,6 +177,12 @@ class SelcomClient:
         except httpx.TimeoutException:
             log.warning("selcom_timeout", call=call, transid=transid)
             return ProviderResult("pending", None, "no definitive answer from Selcom")
+        except httpx.ConnectError as exc:
+            # No connection, so no request: Selcom provably did not get this call.
+            log.warning(
+                "selcom_refused_connection", call=call, transid=transid, error=type(exc).__name__
+            )
+            return ProviderResult("refused", None, "Selcom refused the connection")
         except httpx.HTTPError as exc:
             log.warning("selcom_unreachable", call=call, transid=transid, error=type(exc).__name__)
             return ProviderResult("pending", None, "no definitive answer from Selcom")
@@ -213,3 +230,6 @@ def _text(value: object) -> str:
 def _reference(body: Mapping[str, Any]) -> str | None:
     value = body.get("reference")
     return value[:128] if isinstance(value, str) and value else None
+
+
+SelcomClient = SelcomProvider  # the name earlier code and tests know it by

@@ -1,9 +1,12 @@
-"""The 5-minute SLA: settle topups the webhook never settled by asking Selcom, once per tick
-across all replicas (a transaction-scoped advisory lock), flag what is still open at the SLA.
+"""The 5-minute SLA: settle topups the webhook never settled by asking the provider each one
+recorded (`service.ask_provider`: Selcom or VTpass, by the id that provider knows it by), once
+per tick across all replicas (a transaction-scoped advisory lock), flag what is still open
+at the SLA.
 
-A topup is refunded only on a definitive failure. When Selcom says it has never seen our transid
-(we crashed before the call, or the request was lost), we submit it again with the SAME transid:
-Selcom dedupes on transid, so a request it did receive after all cannot be applied twice.
+A topup is refunded only on a definitive failure. When the provider says it has never seen our id
+(we crashed before the call, or the request was lost), we submit it again to the SAME provider
+with the SAME id (Selcom's transid, VTpass's request_id): each dedupes on it, so a request it
+did receive after all cannot be applied twice. A re-submit never fails over.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from topup import repository as repo
 from topup import service
 from topup.config import TopupSettings
 from topup.domain import Topup
-from topup.ports import ProviderResult, TopupPorts
+from topup.ports import TopupPorts
 from topup.service import Source
 
 log = get_logger("topup.reconcile")
@@ -97,10 +100,12 @@ async def _check_one(
     ports: TopupPorts, config: ReconcileConfig, topup: Topup, report: TickReport
 ) -> None:
     reference = topup.reference
-    result = await _query(ports, reference)
+    result = await service.ask_provider(ports, topup)
     source: Source = "query"
     if result.outcome == "not_found":
-        log.warning("topup_unknown_to_selcom_resubmitting", reference=reference)
+        log.warning(
+            "topup_unknown_to_provider_resubmitting", reference=reference, provider=topup.provider
+        )
         result = await service.submit(ports, topup)
         source = "process"
         report.resubmitted += 1
@@ -115,14 +120,6 @@ async def _check_one(
         await repo.schedule_next_check(
             conn, topup.id, config.backoff(topup.attempts), result.result_code, result.message
         )
-
-
-async def _query(ports: TopupPorts, reference: str) -> ProviderResult:
-    try:
-        return await ports.provider.query(reference)
-    except Exception as exc:
-        log.error("selcom_query_crashed", reference=reference, exc_info=exc)
-        return ProviderResult("pending", None, "query raised")
 
 
 async def _flag_sla_breaches(

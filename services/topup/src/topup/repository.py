@@ -16,7 +16,7 @@ from topup.domain import Order, Topup
 COLUMNS = (
     "id, user_id, phone, carrier, amount, type, status, reference, external_reference, "
     "idempotency_key, error_message, result_code, attempts, review_flag, completed_at, "
-    "failed_at, created_at"
+    "failed_at, created_at, provider, provider_reference, product_code"
 )
 STATUS_CHANNEL = "topup_status_changed"
 
@@ -53,12 +53,15 @@ async def debit_and_insert_topup(
     reference: str,
     idempotency_key: str,
     check_after_seconds: float,
+    provider: str = "selcom",
+    provider_reference: str | None = None,
 ) -> Topup | None:
     """Take the amount from the wallet and record the pending topup, in one statement (one
     round trip); None, with nothing changed, when the balance does not cover it.
 
     The debit locks the user's row, so concurrent debits queue; the topup row is inserted only
-    from the row the debit returned, so one never happens without the other.
+    from the row the debit returned, so one never happens without the other. The provider that
+    will get the order, and the id it will know it by, are recorded before any call is made.
     """
     row = await conn.fetchrow(
         f"""
@@ -68,8 +71,10 @@ async def debit_and_insert_topup(
             RETURNING id
         )
         INSERT INTO topup.topup_transactions
-            (id, user_id, phone, carrier, amount, type, reference, idempotency_key, next_check_at)
-        SELECT $1, debit.id, $3, $4, $5, $6, $7, $8, now() + make_interval(secs => $9)
+            (id, user_id, phone, carrier, amount, type, reference, idempotency_key, next_check_at,
+             provider, provider_reference, product_code)
+        SELECT $1, debit.id, $3, $4, $5, $6, $7, $8, now() + make_interval(secs => $9),
+               $10, $11, $12
           FROM debit
         RETURNING {COLUMNS}
         """,  # noqa: S608 - COLUMNS is a constant
@@ -82,8 +87,48 @@ async def debit_and_insert_topup(
         reference,
         idempotency_key,
         check_after_seconds,
+        provider,
+        provider_reference,
+        order.product_code,
     )
     return _one(row)
+
+
+async def reassign_provider(
+    conn: Conn, reference: str, *, refused_by: str, provider: str, provider_reference: str | None
+) -> Topup | None:
+    """Hand a pending topup the provider `refused_by` provably did not take to the next one;
+    recorded before the call to it. None when it is no longer pending with `refused_by`."""
+    return _one(
+        await conn.fetchrow(
+            f"""
+            UPDATE topup.topup_transactions
+               SET provider = $3, provider_reference = $4, updated_at = now(),
+                   metadata = metadata || jsonb_build_object(
+                       'refused_by', COALESCE(metadata->'refused_by', '[]'::jsonb)
+                                     || to_jsonb($2::text))
+             WHERE reference = $1 AND status = 'pending' AND provider = $2
+            RETURNING {COLUMNS}
+            """,  # noqa: S608
+            reference,
+            refused_by,
+            provider,
+            provider_reference,
+        )
+    )
+
+
+async def get_by_provider_reference(
+    conn: Conn, provider: str, provider_reference: str
+) -> Topup | None:
+    return _one(
+        await conn.fetchrow(
+            f"SELECT {COLUMNS} FROM topup.topup_transactions "  # noqa: S608
+            "WHERE provider = $1 AND provider_reference = $2",
+            provider,
+            provider_reference,
+        )
+    )
 
 
 async def find_recent_by_idempotency_key(
@@ -288,17 +333,20 @@ async def flag_for_review(
         )
 
 
-async def record_webhook(conn: Conn, payload: Mapping[str, Any], outcome: str) -> None:
+async def record_webhook(
+    conn: Conn, payload: Mapping[str, Any], outcome: str, provider: str = "selcom"
+) -> None:
     await conn.execute(
         "INSERT INTO topup.webhook_events "
-        "(order_id, status, reference_id, result_code, outcome, payload) "
-        "VALUES ($1, $2, $3, $4, $5, $6)",
+        "(order_id, status, reference_id, result_code, outcome, payload, provider) "
+        "VALUES ($1, $2, $3, $4, $5, $6, $7)",
         payload["order_id"],
         payload["status"],
         payload.get("reference_id"),
         payload.get("result_code"),
         outcome,
         dict(payload),
+        provider,
     )
 
 

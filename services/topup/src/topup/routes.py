@@ -16,7 +16,16 @@ from betfuz_common.auth import requires
 from betfuz_common.errors import WalletNotFound
 from betfuz_common.pagination import PageQuery, page_of
 from topup import schemas, service
-from topup.errors import InsufficientFunds, TopupNotFound
+from topup.errors import (
+    InsufficientFunds,
+    NoProductCodeForAirtime,
+    PlansUnavailable,
+    PriceMismatch,
+    ProductCodeRequired,
+    ProviderUnavailable,
+    TopupNotFound,
+    UnknownProduct,
+)
 from topup.ports import TopupPorts
 
 api = Api(
@@ -26,13 +35,25 @@ api = Api(
     tag="Topups",
     auth=requires(),
 )
-providers = provider_api("topup", "Selcom", "its result callback")
+providers = provider_api(
+    "topup", "Selcom and VTpass", "Selcom's signed result callback, VTpass's unsigned notification"
+)
+PURCHASE_ERRORS = (
+    InsufficientFunds,
+    WalletNotFound,
+    ProviderUnavailable,
+    PlansUnavailable,
+    UnknownProduct,
+    PriceMismatch,
+    ProductCodeRequired,
+    NoProductCodeForAirtime,
+)
 SELCOM_RESULT = Webhook(
     "X-Selcom-Signature", schemas.SelcomNotification, "hex (or base64) HMAC-SHA256 of the raw body"
 )
 
 
-@api.post("/topup", status=201, errors=(InsufficientFunds, WalletNotFound), idempotent=True)
+@api.post("/topup", status=201, errors=PURCHASE_ERRORS, idempotent=True)
 async def create_topup(request: Request, body: schemas.TopupRequest) -> Reply[schemas.TopupCreated]:
     """Buy airtime or data from the caller's wallet."""
     user_id, order = caller(request).user_id, body.order()
@@ -54,6 +75,20 @@ async def list_topups(request: Request, query: PageQuery) -> schemas.TopupPage:
     return page_of(chunk, schemas.TopupView.model_validate, schemas.TopupPage)
 
 
+@api.get("/topup/products", errors=(PlansUnavailable,))
+async def list_products(request: Request, query: schemas.ProductsQuery) -> schemas.ProductList:
+    """The data plans on sale for a carrier, from the provider its route selects."""
+    ports = ports_of(request, TopupPorts)
+    plans: list[schemas.ProductView] = []
+    seller = None
+    if query.type.value == "data":
+        seller, found = await service.list_plans(ports, query.carrier.value)
+        plans = [schemas.ProductView.model_validate(plan) for plan in found]
+    return schemas.ProductList(
+        carrier=query.carrier, type=query.type, by_amount=seller is None, products=plans
+    )
+
+
 @api.get("/topup/{transactionId}", errors=(TopupNotFound,))
 async def get_topup(request: Request, path: schemas.TopupPath) -> schemas.TopupView:
     """One of the caller's topups."""
@@ -73,3 +108,13 @@ async def receive_selcom_result(request: Request) -> schemas.NotificationReceipt
     )
     outcome = await service.handle_notification(ports, note)
     return schemas.NotificationReceipt(outcome=outcome)
+
+
+@providers.post("/topup/webhook/vtpass")
+async def receive_vtpass_notification(
+    request: Request, body: schemas.VtpassNotification
+) -> schemas.VtpassReceipt:
+    """VTpass's transaction notification. Unsigned: it settles nothing itself, it makes us
+    requery VTpass, and the requery's answer settles."""
+    outcome = await service.handle_vtpass_notification(ports_of(request, TopupPorts), body)
+    return schemas.VtpassReceipt(outcome=outcome)

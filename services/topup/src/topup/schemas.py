@@ -29,18 +29,31 @@ MESSAGES = {
 TOPUP_ID_PATTERN = r"^top_[0-9a-f]{24}$"
 
 
+# A provider's plan code (VTpass's variation_code): short, printable ASCII.
+ProductCode = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._-]{1,64}$")]
+
+
 class TopupRequest(RequestModel):
     """POST /topup: the spec's body. The amount's bounds are configuration (TOPUP_MIN_AMOUNT,
-    TOPUP_MAX_AMOUNT), handed to validation as its context."""
+    TOPUP_MAX_AMOUNT), handed to validation as its context. Data sold as plans takes a
+    `productCode` (GET /topup/products); its `amount`, when sent, must be the plan's price."""
 
     phone: NigerianMobile
     carrier: Carrier
-    amount: NairaIn
     type: ProductType
+    product_code: ProductCode | None = Field(
+        default=None, description="a data plan's productCode, from GET /topup/products"
+    )
+    # After productCode, whose presence decides whether an amount is needed.
+    amount: NairaIn | None = Field(default=None, validate_default=True)
 
     @field_validator("amount")
     @classmethod
-    def _within_bounds(cls, amount: Decimal, info: ValidationInfo) -> Decimal:
+    def _within_bounds(cls, amount: Decimal | None, info: ValidationInfo) -> Decimal | None:
+        if amount is None:
+            if info.data.get("product_code") is None:
+                raise ValueError("amount is required (or, for a data plan, productCode)")
+            return None
         bounds = (info.context or {}).get("amount_bounds")
         if bounds is not None:
             parse_naira(amount, minimum=bounds[0], maximum=bounds[1])
@@ -70,6 +83,7 @@ class TopupView(TopupCreated):
     phone: str
     carrier: Carrier
     type: ProductType
+    product_code: str | None
     external_reference: str | None
     error_message: str | None
     created_at: Timestamp
@@ -102,6 +116,60 @@ class SelcomNotification(NotificationModel):
     reference_id: Annotated[str | None, _cut(128)] = None
     result_code: Annotated[str | None, _cut(16)] = None
     result_description: Annotated[str | None, _cut(500)] = None
+
+
+class ProductsQuery(QueryModel):
+    carrier: Carrier
+    type: ProductType = ProductType.DATA
+
+
+class ProductView(ResponseModel):
+    product_code: str
+    name: str
+    price: NairaOut
+    validity: str | None = Field(description="as the provider states it, when it does")
+
+
+class ProductList(ResponseModel):
+    carrier: Carrier
+    type: ProductType
+    by_amount: bool = Field(
+        description="true: this route sells by a bare amount (no plans); false: buy a plan"
+    )
+    products: list[ProductView]
+
+
+class VtpassTransaction(NotificationModel):
+    status: Annotated[str | None, _cut(32)] = None
+    transaction_id: Annotated[str | None, BeforeValidator(lambda v: str(v)[:128] if isinstance(
+        v, int | str) and not isinstance(v, bool) else None)] = Field(
+        default=None, alias="transactionId"
+    )  # fmt: skip
+
+
+class VtpassContent(NotificationModel):
+    transactions: VtpassTransaction | None = None
+
+
+class VtpassUpdate(NotificationModel):
+    request_id: Required = Field(alias="requestId")
+    code: Annotated[str | None, _cut(16)] = None
+    content: VtpassContent | None = None
+
+
+class VtpassNotification(NotificationModel):
+    """VTpass's transaction notification, in its own field names. Not signed: it only makes
+    us requery VTpass."""
+
+    type: Annotated[str | None, _cut(64)] = None
+    data: VtpassUpdate
+
+
+class VtpassReceipt(ResponseModel):
+    """What VTpass expects back so that it stops re-sending."""
+
+    response: Literal["success"] = "success"
+    outcome: Literal["applied", "duplicate", "contradicting", "unknown_reference", "noted"]
 
 
 class NotificationReceipt(ResponseModel):

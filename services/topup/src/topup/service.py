@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from datetime import datetime
-from typing import Literal
+from datetime import UTC, datetime
+from typing import Any, Literal
 
 from betfuz_common.db import Conn
 from betfuz_common.errors import WalletNotFound
@@ -21,11 +21,20 @@ from betfuz_common.pagination import Slice, slice_of
 from betfuz_common.webhooks import SignedPayloadRefused
 from betfuz_common.webhooks import keep_refused as keep_refused_notification
 from topup import repository as repo
-from topup.domain import Order, Purchase, Topup, TopupStatus
-from topup.errors import InsufficientFunds, TopupNotFound
-from topup.ports import ProcessOrder, ProviderResult, TopupPorts
+from topup.domain import Order, ProductType, Purchase, Topup, TopupStatus
+from topup.errors import (
+    InsufficientFunds,
+    NoProductCodeForAirtime,
+    PlansUnavailable,
+    PriceMismatch,
+    ProductCodeRequired,
+    ProviderUnavailable,
+    TopupNotFound,
+    UnknownProduct,
+)
+from topup.ports import AirtimeProvider, Plan, ProcessOrder, ProviderResult, TopupPorts
 from topup.provider import outcome_for_status
-from topup.schemas import SelcomNotification
+from topup.schemas import SelcomNotification, VtpassNotification
 
 log = get_logger("topup")
 
@@ -47,7 +56,8 @@ def new_reference() -> str:
 def derived_key(user_id: str, order: Order) -> str:
     """The spec's key when the client sends none: hash of user+phone+carrier+amount+type."""
     canonical = order.canonical()
-    parts = [user_id, canonical["phone"], canonical["carrier"], canonical["amount"]]
+    what = canonical.get("amount") or "plan:" + canonical["product_code"]
+    parts = [user_id, canonical["phone"], canonical["carrier"], what]
     digest = hashlib.sha256("|".join([*parts, canonical["type"]]).encode()).hexdigest()
     return DERIVED_PREFIX + digest
 
@@ -59,9 +69,86 @@ def idempotency_for(user_id: str, order: Order, client_key: str | None) -> Idemp
     return IdempotentRequest(user_id, key, fingerprint(order.canonical()), client_key is None)
 
 
+def _plan_seller(ports: TopupPorts, route: tuple[str, ...]) -> str | None:
+    """The provider on a route whose data plans are sold: the first one that sells plans."""
+    return next((p for p in route if not ports.provider(p).sells_data_by_amount), None)
+
+
+async def list_plans(ports: TopupPorts, carrier: str) -> tuple[str | None, list[Plan]]:
+    """The data plans of the provider the route selects (none on a by-amount route)."""
+    seller = _plan_seller(ports, ports.router.route(carrier, ProductType.DATA.value))
+    if seller is None:
+        return None, []
+    return seller, await ports.catalogue.plans(ports.provider(seller), carrier)
+
+
+async def price(ports: TopupPorts, order: Order) -> tuple[Order, list[str]]:
+    """The order with its amount (a plan's price, freshly listed), and the providers that may
+    get it, in order. Raises before anything is written."""
+    carrier, kind = order.carrier.value, order.type.value
+    route = ports.router.route(carrier, kind)
+    if order.type is ProductType.AIRTIME:
+        if order.product_code is not None:
+            raise NoProductCodeForAirtime
+        candidates = ports.router.candidates(carrier, kind)
+    elif order.product_code is None:
+        if not any(ports.provider(p).sells_data_by_amount for p in route):
+            raise ProductCodeRequired
+        # A bare amount goes only to a provider that sells data by amount.
+        candidates = [
+            p for p in ports.router.candidates(carrier, kind)
+            if ports.provider(p).sells_data_by_amount
+        ]  # fmt: skip
+    else:
+        seller = _plan_seller(ports, route)
+        if seller is None:
+            raise UnknownProduct("data on this route is sold by amount: send no productCode")
+        plan = await ports.catalogue.plan(ports.provider(seller), carrier, order.product_code)
+        if plan is None:
+            raise UnknownProduct
+        if order.amount is not None and order.amount != plan.price:
+            raise PriceMismatch(f"the plan's price is {format(plan.price, 'f')}")
+        order = order.priced(plan.price)
+        # A plan code is that provider's own: the order cannot move to another provider.
+        candidates = [seller] if seller in ports.router.candidates(carrier, kind) else []
+    if not candidates:
+        raise ProviderUnavailable
+    return order, candidates
+
+
+class _NotAReplay(Exception):
+    """Rolls back a key claimed only to look for a replay."""
+
+
+async def _replay_if_done(
+    ports: TopupPorts, user_id: str, idempotency: IdempotentRequest
+) -> Purchase | None:
+    """The earlier answer when this purchase was already made (its key finished), else None
+    with nothing written: the claim made to find out is rolled back."""
+    try:
+        async with ports.pool.acquire() as conn, conn.transaction():
+            claim = await ports.idempotency.begin(conn, idempotency)
+            if isinstance(claim, Replay):
+                return await _replay(conn, user_id, idempotency, claim)
+            raise _NotAReplay
+    except _NotAReplay:
+        return None
+
+
 async def purchase(
     ports: TopupPorts, user_id: str, order: Order, idempotency: IdempotentRequest
 ) -> Purchase:
+    try:
+        order, candidates = await price(ports, order)
+    except (ProviderUnavailable, PlansUnavailable, UnknownProduct, PriceMismatch):
+        # Priced anew, the order may be refused now (a plan's price changed, its list cannot
+        # be read, every provider is in its cool-down) although it was bought before: a repeat
+        # of a purchase already made is still answered with that purchase.
+        replayed = await _replay_if_done(ports, user_id, idempotency)
+        if replayed is None:
+            raise
+        return replayed
+    first = ports.provider(candidates[0])
     async with ports.pool.acquire() as conn, conn.transaction():
         claim = await ports.idempotency.begin(conn, idempotency)
         if isinstance(claim, Replay):
@@ -74,21 +161,24 @@ async def purchase(
             if earlier is not None:
                 await _finish(ports, conn, idempotency, earlier)
                 return Purchase(topup=earlier, replayed=True)
+        reference = new_reference()
         topup = await repo.debit_and_insert_topup(
             conn,
             topup_id=new_topup_id(),
             user_id=user_id,
             order=order,
-            reference=new_reference(),
+            reference=reference,
             idempotency_key=idempotency.key,
             check_after_seconds=ports.check_after_seconds,
+            provider=first.name,
+            provider_reference=first.transaction_id(reference, datetime.now(UTC)),
         )
         if topup is None:
             if not await repo.wallet_exists(conn, user_id):
                 raise WalletNotFound(user_id)
             raise InsufficientFunds  # rolls back the key claim too: nothing is written
-    log.info("topup_created", topup_id=topup.id, reference=topup.reference)
-    result = await submit(ports, topup)
+    log.info("topup_created", topup_id=topup.id, reference=topup.reference, provider=first.name)
+    result = await submit_with_failover(ports, topup, candidates[1:])
     async with ports.pool.acquire() as conn, conn.transaction():
         current = await apply_result(ports, conn, topup.reference, result, "process") or topup
         await _finish(ports, conn, idempotency, current)
@@ -134,20 +224,73 @@ async def _forget_derived_key(ports: TopupPorts, conn: Conn, topup: Topup) -> No
     await ports.idempotency.forget(conn, topup.user_id, topup.idempotency_key)
 
 
+async def submit_with_failover(
+    ports: TopupPorts, topup: Topup, others: list[str]
+) -> ProviderResult:
+    """The first submission of an order: to its recorded provider, then to the next one on its
+    route ONLY after a provable non-acceptance ("refused"). Each move is recorded (provider and
+    the id the next one knows it by) before the next call, so a crash between the two leaves
+    the topup with the provider that is asked next. Refused by all: nobody took it, which is a
+    definitive failure (refunded by the settle path)."""
+    result = await submit(ports, topup)
+    for name in others:
+        if result.outcome != "refused":
+            return result
+        nxt: AirtimeProvider = ports.provider(name)
+        async with ports.pool.acquire() as conn, conn.transaction():
+            moved = await repo.reassign_provider(
+                conn,
+                topup.reference,
+                refused_by=topup.provider,
+                provider=nxt.name,
+                provider_reference=nxt.transaction_id(topup.reference, datetime.now(UTC)),
+            )
+        if moved is None:  # settled meanwhile (an ops action): nothing more to send
+            return ProviderResult("pending", result.result_code, result.message)
+        log.warning(
+            "topup_failover", reference=topup.reference, refused_by=topup.provider, to=nxt.name
+        )
+        topup = moved
+        result = await submit(ports, topup)
+    if result.outcome == "refused":
+        return ProviderResult(
+            "failed", result.result_code, f"no provider took the order: {result.message}"[:500]
+        )
+    return result
+
+
 async def submit(ports: TopupPorts, topup: Topup) -> ProviderResult:
-    """The order to the provider; the same transid every time, so it dedupes a repeat."""
+    """The order to its recorded provider; the same id every time, so it dedupes a repeat."""
     order = ProcessOrder(
-        transid=topup.reference,
+        transid=topup.transid,
         carrier=topup.carrier.value,
         product_type=topup.type.value,
         phone=topup.phone,
         amount=topup.amount,
+        product_code=topup.product_code,
     )
     try:
-        return await ports.provider.process(order)
+        result = await ports.provider(topup.provider).process(order)
     except Exception as exc:
         log.error("provider_process_crashed", reference=topup.reference, exc_info=exc)
-        return ProviderResult("pending", None, "provider call raised")
+        result = ProviderResult("pending", None, "provider call raised")
+    ports.router.record(topup.provider, result.outcome)
+    return result
+
+
+async def ask_provider(ports: TopupPorts, topup: Topup) -> ProviderResult:
+    """The provider's word on a topup now: the ONE place every status question goes through
+    (reconciliation, a VTpass notification, ops actions). It asks the provider the topup
+    recorded, by the id that provider knows it by. A call that raises, or a refused
+    connection, is no answer: pending."""
+    try:
+        result = await ports.provider(topup.provider).query(topup.transid)
+    except Exception as exc:
+        log.error("provider_query_crashed", reference=topup.reference, exc_info=exc)
+        return ProviderResult("pending", None, "query raised")
+    if result.outcome == "refused":
+        return ProviderResult("pending", result.result_code, result.message)
+    return result
 
 
 async def apply_result(
@@ -238,6 +381,36 @@ async def handle_notification(ports: TopupPorts, note: SelcomNotification) -> Se
             )
             log.warning("topup_webhook_unknown_reference", reference=order_id)
         await repo.record_webhook(conn, payload, settled)
+    ports.metrics.webhooks.labels(settled).inc()
+    return settled
+
+
+async def handle_vtpass_notification(ports: TopupPorts, note: VtpassNotification) -> Settled:
+    """VTpass's notification is not signed, so it never moves money by itself: it only makes us
+    requery VTpass, and the requery's answer settles (verify before value). Kept with what the
+    requery did; one naming no topup of ours is not kept (anyone can post it), only logged."""
+    request_id = note.data.request_id
+    async with ports.pool.acquire() as conn:
+        topup = await repo.get_by_provider_reference(conn, "vtpass", request_id)
+    if topup is None:
+        log.warning("topup_vtpass_notification_unknown", request_id=request_id[:64])
+        ports.metrics.webhooks.labels("unknown_reference").inc()
+        return "unknown_reference"
+    result = await ask_provider(ports, topup)
+    async with ports.pool.acquire() as conn, conn.transaction():
+        settled: Settled = "noted"
+        if result.outcome in ("success", "failed"):
+            settled = await settle(ports, conn, topup.reference, result, "query")
+        said = note.data.content.transactions if note.data.content else None
+        payload: dict[str, Any] = {
+            "order_id": request_id,
+            "status": (said.status if said and said.status else "unknown")[:32],
+            "reference_id": said.transaction_id if said else None,
+            "result_code": note.data.code,
+            "notification": note.model_dump(mode="json", by_alias=True),
+            "requery": {"outcome": result.outcome, "code": result.result_code},
+        }
+        await repo.record_webhook(conn, payload, settled, provider="vtpass")
     ports.metrics.webhooks.labels(settled).inc()
     return settled
 

@@ -161,6 +161,15 @@ async def test_a_provider_that_raises_leaves_the_topup_pending_not_failed(
     client: httpx.AsyncClient,
 ) -> None:
     class Exploding:
+        name = "selcom"
+        sells_data_by_amount = True
+
+        def transaction_id(self, reference: str, now: object) -> str:
+            return reference
+
+        async def plans(self, carrier: str) -> None:
+            return None
+
         async def process(self, order: object) -> object:
             raise RuntimeError("bug")
 
@@ -168,7 +177,8 @@ async def test_a_provider_that_raises_leaves_the_topup_pending_not_failed(
             raise RuntimeError("bug")
 
     user = await make_user(5000)
-    app.state.ports = dataclasses.replace(ports, provider=Exploding())  # type: ignore[arg-type]
+    exploding: dict[str, object] = {**ports.providers, "selcom": Exploding()}
+    app.state.ports = dataclasses.replace(ports, providers=exploding)  # type: ignore[arg-type]
     try:
         response = await buy(client, user)
     finally:

@@ -141,6 +141,15 @@ async def test_with_an_idempotency_key_a_failed_purchase_is_replayed_not_made_ag
 class HeldSelcom:
     """Answers the first `hold` process calls only when the test says; the rest at once (111)."""
 
+    name = "selcom"
+    sells_data_by_amount = True
+
+    def transaction_id(self, reference: str, now: object) -> str:
+        return reference
+
+    async def plans(self, carrier: str) -> None:
+        return None
+
     def __init__(self, hold: int) -> None:
         self.hold = hold
         self.arrived: asyncio.Queue[str] = asyncio.Queue()
@@ -164,7 +173,7 @@ class HeldSelcom:
 @pytest.fixture
 async def held(app: Starlette, ports: TopupPorts) -> AsyncIterator[HeldSelcom]:
     selcom = HeldSelcom(hold=2)
-    app.state.ports = dataclasses.replace(ports, provider=selcom)
+    app.state.ports = dataclasses.replace(ports, providers={**ports.providers, "selcom": selcom})
     try:
         yield selcom
     finally:

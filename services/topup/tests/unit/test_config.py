@@ -1,7 +1,11 @@
 import pytest
 
 from betfuz_common.settings import SettingsError, load_settings
-from topup.config import DEV_UTILITY_CODES, TopupSettings, parse_utility_codes
+from topup.config import (
+    DEV_UTILITY_CODES,
+    TopupSettings,
+    parse_utility_codes,
+)
 
 
 def test_the_dev_utility_codes_cover_every_carrier_and_type() -> None:
@@ -49,6 +53,9 @@ def test_production_must_set_its_own_utility_codes() -> None:
         "SELCOM_VENDOR": "V",
         "SELCOM_PIN": "8142",
         "API_BASE_URL": "https://api",
+        "VTPASS_USERNAME": "payments@betfuz.ng",
+        "VTPASS_PASSWORD": "vtpass-issued-password-01",
+        "VTPASS_BASE_URL": "https://vtpass",
     }
     with pytest.raises(SettingsError, match="SELCOM_UTILITY_CODES"):
         load_settings(TopupSettings, env)

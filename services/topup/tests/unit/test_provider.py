@@ -131,9 +131,9 @@ async def test_refused_credentials_leave_the_topup_pending_and_are_logged_as_an_
         answer({"resultcode": "051"}, status=502),
         lambda _: httpx.Response(200, content=b"<html>"),
         lambda request: (_ for _ in ()).throw(httpx.ReadTimeout("slow", request=request)),
-        lambda request: (_ for _ in ()).throw(httpx.ConnectError("down", request=request)),
+        lambda request: (_ for _ in ()).throw(httpx.ReadError("dropped", request=request)),
     ],
-    ids=["no-code", "5xx", "not-json", "timeout", "unreachable"],
+    ids=["no-code", "5xx", "not-json", "timeout", "dropped-once-connected"],
 )
 async def test_anything_without_a_result_code_leaves_the_topup_pending(handler: Handler) -> None:
     result = await client(handler).process(ORDER)
@@ -221,3 +221,11 @@ def test_amounts_go_as_integers_when_whole_and_exact_decimals_otherwise() -> Non
     assert as_json_number(Decimal("8000.00")) == 8000
     assert as_json_number(Decimal("100.50")) == Decimal("100.50")
     assert signing.field_text(as_json_number(Decimal("100.50"))) == "100.50"
+
+
+async def test_a_refused_connection_is_a_provable_non_acceptance_not_a_failure() -> None:
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("connection refused", request=request)
+
+    result = await client(refuse).process(ORDER)
+    assert (result.outcome, result.result_code) == ("refused", None)

@@ -1,0 +1,1 @@
+"""VTpass sandbox (dev only): `python -m sandboxes.vtpass`. See behaviours.py."""
