@@ -16,6 +16,7 @@ from betfuz_common.webhooks import WebhookGate
 from treasury.bvn import BvnCipher
 from treasury.config import TreasurySettings
 from treasury.errors import ERRORS
+from treasury.operations import OPERATIONS
 from treasury.ports import DEFAULT_LEASE, TreasuryPorts, Wema
 from treasury.provider import WemaClient
 from treasury.routes import api, providers
@@ -66,5 +67,6 @@ def create_app(
             lifespan=lifespan,
             settings=settings,
             webhook_gate=WebhookGate("X-Wema-Signature", secrets, "sha512"),
+            operations=OPERATIONS,
         )
     )

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Annotated, Literal
+from decimal import Decimal
+from typing import Annotated, Any, Literal
 
 from email_validator import EmailNotValidError, validate_email
-from pydantic import AwareDatetime, Field, StrictStr, field_validator
+from pydantic import AwareDatetime, Field, StrictStr, TypeAdapter, ValidationError, field_validator
 
+from betfuz_common import jsonio
 from betfuz_common.models import NotificationModel, RequestModel, ResponseModel
 from betfuz_common.money import NairaIn, NairaOut
 from betfuz_common.pagination import Page
@@ -157,3 +160,43 @@ class DepositNotification(NotificationModel):
 class DepositReceipt(ResponseModel):
     status: Literal["credited", "duplicate", "held_for_review"]
     transaction_reference: str
+
+
+AccountNumber = Annotated[StrictStr, Field(pattern=r"^[0-9]{10}$")]
+_SALVAGEABLE: dict[str, tuple[str, TypeAdapter[Any]]] = {
+    # notice field -> (case ref or amount name, the type the notification itself requires)
+    "transaction_reference": ("reference", TypeAdapter(Reference)),
+    "account_number": ("accountNumber", TypeAdapter(AccountNumber)),
+    "amount": ("amount", TypeAdapter(NairaIn)),
+}
+
+
+@dataclass(frozen=True)
+class Salvaged:
+    refs: dict[str, str] = field(default_factory=dict)
+    amounts: dict[str, Decimal] = field(default_factory=dict)
+
+
+def salvage_refused_deposit(payload: bytes) -> Salvaged:
+    """What a person can use of a signed notice we refused: each of its reference, account and
+    amount that passes the notification's own rule for that field, and nothing else. A field
+    that fails stays out (an ops credit then has nothing to credit); an unreadable body gives
+    nothing."""
+    try:
+        notice = jsonio.loads(payload)
+    except ValueError:
+        return Salvaged()
+    if not isinstance(notice, dict):
+        return Salvaged()
+    refs: dict[str, str] = {}
+    amounts: dict[str, Decimal] = {}
+    for name, (label, adapter) in _SALVAGEABLE.items():
+        try:
+            value = adapter.validate_python(notice.get(name))
+        except ValidationError:
+            continue
+        if isinstance(value, Decimal):
+            amounts[label] = value
+        else:
+            refs[label] = value
+    return Salvaged(refs, amounts)
