@@ -22,10 +22,9 @@ import uuid
 from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from betfuz_common.db import Conn
-from betfuz_common.models import RequestModel
 from betfuz_common.ops.domain import (
     ActionContext,
     ActionRefused,
@@ -66,8 +65,12 @@ ALL_KINDS = frozenset({DEPOSIT_HELD, DEPOSIT_REFUSED, REFERENCE_REUSED, AMOUNT_M
 UserId = Annotated[CleanStr, Field(min_length=1, max_length=128)]
 
 
-class CreditUserParameters(RequestModel):
-    user_id: UserId  # on the wire: userId
+class CreditUserParameters(BaseModel):
+    # Not a RequestModel: the core stores a proposal's parameters by field name and reads them
+    # back at approval, so the field name must be the wire name.
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    userId: UserId  # the wire name
 
 
 def _deposit_of(case: Case) -> tuple[str, Decimal]:
@@ -90,14 +93,16 @@ async def _refuse_if_settled(conn: Conn, reference: str) -> None:
 
 
 async def _check_credit(case: Case, parameters: Any, ports: Any) -> Prepared:
-    """At proposal (and again at approval): refuse early what the approval would refuse. The
-    apply step checks again under its locks; this only spares a second person a doomed review."""
+    """At proposal (and again before an approval): refuse early a credit that cannot apply,
+    sparing a second person a doomed review. Only what cannot race a concurrent approval: a
+    check that the deposit is still uncredited here would answer 422 to the approvals that
+    lost the race to the winner, which must get 409. The apply step checks it all under its
+    locks."""
     assert isinstance(parameters, CreditUserParameters)
-    reference, _ = _deposit_of(case)
+    _deposit_of(case)
     async with ports.pool.acquire() as conn:
-        if not await repo.user_exists(conn, parameters.user_id):
-            raise ActionRefused(f"no wallet for user {parameters.user_id}")
-        await _refuse_if_settled(conn, reference)
+        if not await repo.user_exists(conn, parameters.userId):
+            raise ActionRefused(f"no wallet for user {parameters.userId}")
     return Prepared()
 
 
@@ -111,9 +116,9 @@ async def credit_user(ctx: ActionContext) -> Applied:
     # our resolution (a duplicate).
     await repo.lock_reference(conn, reference)
     await _refuse_if_settled(conn, reference)
-    balance = await repo.credit_user(conn, parameters.user_id, amount)
+    balance = await repo.credit_user(conn, parameters.userId, amount)
     if balance is None:
-        raise ActionRefused(f"no wallet for user {parameters.user_id}")
+        raise ActionRefused(f"no wallet for user {parameters.userId}")
     resolution_id = f"dres_{uuid.uuid4().hex}"
     await repo.record_resolution(
         conn,
@@ -121,7 +126,7 @@ async def credit_user(ctx: ActionContext) -> Applied:
         reference=reference,
         case_id=case.id,
         outcome="credited",
-        user_id=parameters.user_id,
+        user_id=parameters.userId,
         amount=amount,
         account_number=_account_number(case),
     )
@@ -129,7 +134,7 @@ async def credit_user(ctx: ActionContext) -> Applied:
     await repo.notify_balance(
         conn,
         {
-            "user_id": parameters.user_id,
+            "user_id": parameters.userId,
             "balance": balance,
             "amount": amount,
             "transaction_reference": reference,
@@ -138,7 +143,7 @@ async def credit_user(ctx: ActionContext) -> Applied:
     )
     return Applied(
         {
-            "credited": parameters.user_id,
+            "credited": parameters.userId,
             "amount": format(amount, "f"),
             "balance": format(balance, "f"),
             "resolution": resolution_id,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import unicodedata
 from dataclasses import dataclass, field
@@ -12,7 +13,6 @@ from typing import Annotated, Any, Literal
 from email_validator import EmailNotValidError, validate_email
 from pydantic import AwareDatetime, Field, StrictStr, TypeAdapter, ValidationError, field_validator
 
-from betfuz_common import jsonio
 from betfuz_common.models import NotificationModel, RequestModel, ResponseModel
 from betfuz_common.money import NairaIn, NairaOut
 from betfuz_common.pagination import Page
@@ -177,14 +177,33 @@ class Salvaged:
     amounts: dict[str, Decimal] = field(default_factory=dict)
 
 
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a number")
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    found = dict(pairs)
+    if len(found) != len(pairs):
+        raise ValueError("a key appears twice")
+    return found
+
+
 def salvage_refused_deposit(payload: bytes) -> Salvaged:
     """What a person can use of a signed notice we refused: each of its reference, account and
     amount that passes the notification's own rule for that field, and nothing else. A field
     that fails stays out (an ops credit then has nothing to credit); an unreadable body gives
     nothing."""
     try:
-        notice = jsonio.loads(payload)
-    except ValueError:
+        # Not jsonio.loads: it refuses the whole body for one bad character in any field, and
+        # the field at fault is usually not one of these three. Still refused: anything
+        # ambiguous (a key twice, NaN), and what is not UTF-8.
+        notice = json.loads(
+            payload.decode("utf-8"),
+            parse_float=Decimal,
+            parse_constant=_refuse_constant,
+            object_pairs_hook=_unique_keys,
+        )
+    except (ValueError, RecursionError):  # RecursionError: nested deeper than the parser goes
         return Salvaged()
     if not isinstance(notice, dict):
         return Salvaged()
