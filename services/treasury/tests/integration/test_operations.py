@@ -498,3 +498,12 @@ async def test_the_audit_names_the_proposer_and_the_approver_of_a_credit(
     assert approval["after"]["case"]["status"] == "resolved"
     with pytest.raises(asyncpg.RaiseError, match="append-only"):
         await pool.execute("DELETE FROM treasury.ops_audit WHERE action_id = $1", action_id)
+
+
+@pytest.mark.parametrize("path", ["/treasury/ops/cases/", "/treasury/ops/cases/%2F"])
+async def test_an_empty_case_id_is_a_404_problem_never_a_redirect_to_the_list(
+    client: httpx.AsyncClient, path: str
+) -> None:
+    answer = await client.get(path, headers=ops())
+    assert answer.status_code == 404
+    assert answer.headers["content-type"].startswith("application/problem+json")
