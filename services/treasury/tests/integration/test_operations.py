@@ -507,3 +507,41 @@ async def test_an_empty_case_id_is_a_404_problem_never_a_redirect_to_the_list(
     answer = await client.get(path, headers=ops())
     assert answer.status_code == 404
     assert answer.headers["content-type"].startswith("application/problem+json")
+
+
+async def test_an_approval_that_fails_midway_leaves_nothing_and_the_next_one_credits_once(
+    client: httpx.AsyncClient, pool: asyncpg.Pool, new_user: NewUser
+) -> None:
+    """The database goes away after the wallet's UPDATE, at the row that explains it: the
+    whole approval rolls back (wallet, case, action, audit) and can be approved again."""
+    user = await new_user()
+    case_id, reference = await held_case_id(client, pool, "4000")
+    action_id = (await act(client, case_id, "credit_user", userId=user)).json()["id"]
+    await pool.execute(
+        """
+        CREATE FUNCTION treasury.fail_resolution() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN RAISE EXCEPTION 'the database went away' USING ERRCODE = '57P01'; END $$;
+        CREATE TRIGGER fail_resolution BEFORE INSERT ON treasury.deposit_resolutions
+            FOR EACH ROW EXECUTE FUNCTION treasury.fail_resolution();
+        """
+    )
+    try:
+        failed = await decide(client, action_id, "approve", "ops-bola")
+    finally:
+        await pool.execute(
+            "DROP TRIGGER fail_resolution ON treasury.deposit_resolutions; "
+            "DROP FUNCTION treasury.fail_resolution()"
+        )
+    assert failed.status_code == 503, failed.text
+    assert await balance_of(pool, user) == 0
+    case = (await client.get(f"/treasury/ops/cases/{case_id}", headers=ops())).json()
+    assert (case["status"], [a["status"] for a in case["history"]]) == ("open", ["proposed"])
+    approvals = await pool.fetchval(
+        "SELECT count(*) FROM treasury.ops_audit WHERE action_id = $1 AND request = 'approve'",
+        action_id,
+    )
+    assert approvals == 0
+    retried = await decide(client, action_id, "approve", "ops-chi")
+    assert retried.json()["status"] == "applied"
+    assert await balance_of(pool, user) == Decimal(4000)
+    assert len(await resolutions(pool, reference)) == 1
