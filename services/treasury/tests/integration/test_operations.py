@@ -545,3 +545,26 @@ async def test_an_approval_that_fails_midway_leaves_nothing_and_the_next_one_cre
     assert retried.json()["status"] == "applied"
     assert await balance_of(pool, user) == Decimal(4000)
     assert len(await resolutions(pool, reference)) == 1
+
+
+async def test_the_treasury_document_declares_the_ops_api_and_a_replayed_key_answers_the_same(
+    client: httpx.AsyncClient, pool: asyncpg.Pool
+) -> None:
+    doc = (await client.get("/treasury/openapi.json")).json()
+    ids = {op["operationId"] for path in doc["paths"].values() for op in path.values()}
+    assert {
+        "listCases",
+        "getCase",
+        "actOnCase",
+        "approveAction",
+        "rejectAction",
+        "readAudit",
+    } <= ids
+    case_id, _ = await held_case_id(client, pool)
+    headers = {**ops(), "Idempotency-Key": uuid.uuid4().hex}
+    body = {"action": "mark_returned", "reason": "the bank returned it"}
+    first = await client.post(f"/treasury/ops/cases/{case_id}/actions", json=body, headers=headers)
+    again = await client.post(f"/treasury/ops/cases/{case_id}/actions", json=body, headers=headers)
+    assert (first.status_code, again.status_code) == (201, 201)
+    assert again.json() == first.json()
+    assert again.headers["idempotent-replayed"] == "true"
