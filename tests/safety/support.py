@@ -361,6 +361,7 @@ class UserLedger:
     failed: Decimal
     topups: int
     refunds: int
+    ops_credits: Decimal = Decimal(0)  # held deposits an ops user credited, on approval
 
 
 async def ledger_of(conn: asyncpg.Pool | asyncpg.Connection, user_id: str) -> UserLedger:
@@ -376,7 +377,9 @@ async def ledger_of(conn: asyncpg.Pool | asyncpg.Connection, user_id: str) -> Us
             WHERE user_id = $1 AND status = 'failed') AS failed,
           (SELECT coalesce(sum(amount), 0) FROM topup.refunds WHERE user_id = $1) AS refunded,
           (SELECT count(*) FROM topup.topup_transactions WHERE user_id = $1) AS topups,
-          (SELECT count(*) FROM topup.refunds WHERE user_id = $1) AS refunds
+          (SELECT count(*) FROM topup.refunds WHERE user_id = $1) AS refunds,
+          (SELECT coalesce(sum(amount), 0) FROM treasury.deposit_resolutions
+            WHERE user_id = $1 AND outcome = 'credited') AS ops_credits
         """,
         user_id,
     )
@@ -389,12 +392,13 @@ async def ledger_of(conn: asyncpg.Pool | asyncpg.Connection, user_id: str) -> Us
         failed=row["failed"],
         topups=row["topups"],
         refunds=row["refunds"],
+        ops_credits=row["ops_credits"],
     )
 
 
 def money_lost(initial: Decimal, ledger: UserLedger) -> Decimal:
     """How far the wallet is from what its records explain (0 when conservation holds)."""
-    expected = initial + ledger.deposits - ledger.open_or_completed
+    expected = initial + ledger.deposits - ledger.open_or_completed + ledger.ops_credits
     return abs(ledger.balance - expected) + abs(ledger.refunded - ledger.failed)
 
 
@@ -414,7 +418,8 @@ async def account_drift(conn: asyncpg.Pool | asyncpg.Connection, user_ids: list[
 
 
 async def applied_twice(conn: asyncpg.Pool | asyncpg.Connection, user_ids: list[str]) -> int:
-    """References that moved money more than once (each must move it at most once)."""
+    """References that moved money more than once (each must move it at most once), an ops
+    credit of a deposit a delivery also credited among them."""
     value: int = await conn.fetchval(
         """
         SELECT
@@ -433,6 +438,9 @@ async def applied_twice(conn: asyncpg.Pool | asyncpg.Connection, user_ids: list[
         + (SELECT count(*) FROM topup.refunds f JOIN topup.topup_transactions t
              ON t.id = f.topup_id
            WHERE t.user_id = ANY($1::text[]) AND (t.status <> 'failed' OR f.amount <> t.amount))
+        + (SELECT count(*) FROM treasury.deposit_resolutions r
+             JOIN treasury.bank_transactions b USING (transaction_reference)
+           WHERE r.user_id = ANY($1::text[]) AND r.outcome = 'credited')
         """,
         user_ids,
     )

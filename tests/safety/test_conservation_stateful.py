@@ -89,6 +89,7 @@ class Wallet:
     initial: Decimal
     account_number: str
     deposits: Decimal = Decimal(0)
+    ops_credits: Decimal = Decimal(0)  # held deposits an ops credit_user gave this wallet
 
 
 @dataclass
@@ -99,6 +100,26 @@ class Topup:
     amount: Decimal
     truth: str  # what Selcom will eventually say: completed | failed
     signalled: bool  # the service has been told something definitive
+
+
+@dataclass
+class OpsCase:
+    """A held deposit's case, as the model knows it."""
+
+    case_id: int
+    reference: str
+    amount: Decimal
+    body: bytes  # the signed notice, to redeliver
+    headers: dict[str, str]
+    resolved: bool = False
+    proposal: int | None = None  # the action id waiting for a second ops user
+    action: str = ""
+    beneficiary: int = 0  # the wallet a proposed credit_user names
+    proposer: str = ""
+
+
+def ops_token(name: str) -> dict[str, str]:
+    return bearer(name, roles=("ops",))
 
 
 class MoneyMachine(RuleBasedStateMachine):
@@ -112,6 +133,7 @@ class MoneyMachine(RuleBasedStateMachine):
         self.topups: dict[str, Topup] = {}  # by reference
         self.keys: dict[tuple[str, str], tuple[dict[str, Any], str]] = {}  # → (body, id)
         self.deposit_refs: list[tuple[str, Decimal, str]] = []  # (account, amount, reference)
+        self.ops_cases: list[OpsCase] = []  # treasury cases this example opened
 
     def run(self, coro: Any) -> Any:
         return self.loop.run(coro)
@@ -138,7 +160,8 @@ class MoneyMachine(RuleBasedStateMachine):
     # --- helpers --------------------------------------------------------------------------
 
     async def spendable(self, wallet: Wallet) -> Decimal:
-        """What the model says the wallet holds: initial + deposits − every topup not failed."""
+        """What the model says the wallet holds: initial + deposits + ops credits − every topup
+        not failed."""
         rows = await self.svc.pool.fetch(
             "SELECT reference, status FROM topup.topup_transactions WHERE user_id = $1",
             wallet.user_id,
@@ -147,7 +170,7 @@ class MoneyMachine(RuleBasedStateMachine):
             (self.topups[r["reference"]].amount for r in rows if r["status"] != "failed"),
             Decimal(0),
         )
-        return wallet.initial + wallet.deposits - held
+        return wallet.initial + wallet.deposits + wallet.ops_credits - held
 
     async def failed(self, topup_id: str) -> bool:
         status = await self.svc.pool.fetchval(
@@ -739,6 +762,172 @@ class MoneyMachine(RuleBasedStateMachine):
 
         self.run(go())
 
+    # --- treasury ops actions on held deposits --------------------------------------------
+
+    @precondition(lambda self: bool(self.wallets))
+    @rule(
+        amount=st.sampled_from(DEPOSITS),
+        action=st.sampled_from(["credit_user", "credit_user", "mark_returned", "dismiss"]),
+        who=st.integers(0, 1),
+        ghost=st.sampled_from([False, False, False, True]),  # a credit to no wallet, now and then
+        then=st.sampled_from(["approve", "approve", "reject", "later"]),
+        approvers=st.integers(1, 8),
+    )
+    def ops_held_deposit_and_proposal(
+        self, amount: Decimal, action: str, who: int, ghost: bool, then: str, approvers: int
+    ) -> None:
+        """A deposit to an account we do not have: held, a case for a person, an ops user's
+        first action on it, and (unless it waits for a later step) the decision on it."""
+        self.run(self.ops_hold_and_act(amount, action, who, ghost, then, approvers))
+
+    @precondition(lambda self: bool(self.wallets))
+    @rule(
+        amount=st.sampled_from(DEPOSITS),
+        who=st.integers(0, 1),
+        approvers=st.integers(1, 8),
+    )
+    def ops_held_deposit_credited(self, amount: Decimal, who: int, approvers: int) -> None:
+        """The whole path of an ops credit: held, proposed, approved by several at once (the
+        proposer among them when their number is even)."""
+        self.run(self.ops_hold_and_act(amount, "credit_user", who, False, "approve", approvers))
+
+    async def ops_hold_and_act(
+        self, amount: Decimal, action: str, who: int, ghost: bool, then: str, approvers: int
+    ) -> None:
+        reference = f"WEMA-OPS-{uuid.uuid4().hex[:16].upper()}"
+        body, headers = wema_deposit("0000000000", amount, reference)
+        answer = await self.svc.treasury.post("/treasury/webhook", content=body, headers=headers)
+        assert answer.json()["status"] == "held_for_review", answer.text
+        case_id = await self.svc.pool.fetchval(
+            "SELECT id FROM treasury.cases WHERE kind = 'deposit_held' AND subject = $1",
+            reference,
+        )
+        assert case_id is not None
+        case = OpsCase(case_id, reference, amount, body, headers)
+        self.ops_cases.append(case)
+        self.stats["ops_cases_opened"] += 1
+        await self.ops_act(case, action, who, ghost)
+        if case.proposal is not None and then == "approve":
+            await self.ops_approve(case, approvers, proposer_too=approvers % 2 == 0)
+        elif case.proposal is not None and then == "reject":
+            await self.ops_reject(case)
+
+    def ops_open(self) -> list[OpsCase]:
+        return [c for c in self.ops_cases if not c.resolved and c.proposal is None]
+
+    def ops_pending(self) -> list[OpsCase]:
+        return [c for c in self.ops_cases if c.proposal is not None]
+
+    @precondition(lambda self: bool(self.wallets) and bool(self.ops_open()))
+    @rule(
+        data=st.data(),
+        action=st.sampled_from(["credit_user", "credit_user", "mark_returned", "dismiss"]),
+        who=st.integers(0, 1),
+        ghost=st.sampled_from([False, False, False, True]),  # a credit to no wallet, now and then
+    )
+    def ops_propose_again(self, data: st.DataObject, action: str, who: int, ghost: bool) -> None:
+        """Another action on a case still open (its proposal rejected, or refused)."""
+        self.run(self.ops_act(data.draw(st.sampled_from(self.ops_open())), action, who, ghost))
+
+    async def ops_act(self, case: OpsCase, action: str, who: int, ghost: bool) -> None:
+        """credit_user and mark_returned wait for a second ops user; dismiss applies at once; a
+        credit to a wallet that does not exist is refused and writes nothing."""
+        proposer = f"ops-{uuid.uuid4().hex[:8]}"
+        parameters = {}
+        if action == "credit_user":
+            user = f"ghost-{uuid.uuid4().hex}" if ghost else self.wallets[who].user_id
+            parameters = {"userId": user}
+        answer = await self.svc.treasury.post(
+            f"/treasury/ops/cases/{case.case_id}/actions",
+            json={"action": action, "reason": "checked by the machine", "parameters": parameters},
+            headers=ops_token(proposer),
+        )
+        if action == "credit_user" and ghost:
+            assert (answer.status_code, answer.json()["code"]) == (422, "action_refused")
+            self.stats["ops_credit_refused"] += 1
+            return
+        assert answer.status_code == 201, answer.text
+        if action == "dismiss":
+            assert answer.json()["status"] == "applied"
+            case.resolved = True
+        else:
+            assert answer.json()["status"] == "proposed"
+            case.proposal, case.action, case.beneficiary = answer.json()["id"], action, who
+            case.proposer = proposer
+        self.stats["ops_proposals"] += 1
+
+    @precondition(lambda self: bool(self.ops_pending()))
+    @rule(data=st.data(), approvers=st.integers(1, 8), proposer_too=st.booleans())
+    def ops_concurrent_approvals(
+        self, data: st.DataObject, approvers: int, proposer_too: bool
+    ) -> None:
+        """Several ops users approve at once (the proposer among them, perhaps): the proposer
+        gets 403, exactly one other applies it, the rest find it decided."""
+        case = data.draw(st.sampled_from(self.ops_pending()))
+        self.run(self.ops_approve(case, approvers, proposer_too))
+
+    async def ops_approve(self, case: OpsCase, approvers: int, proposer_too: bool) -> None:
+        names = [f"ops-{uuid.uuid4().hex[:8]}" for _ in range(approvers)]
+        if proposer_too:
+            names.append(case.proposer)
+        answers = await asyncio.gather(
+            *(
+                self.svc.treasury.post(
+                    f"/treasury/ops/actions/{case.proposal}/approve",
+                    json={},
+                    headers=ops_token(name),
+                )
+                for name in names
+            )
+        )
+        codes = Counter(a.status_code for a in answers)
+        assert codes == Counter({201: 1, 409: approvers - 1, 403: int(proposer_too)}), codes
+        if case.action == "credit_user":
+            self.wallets[case.beneficiary].ops_credits += case.amount
+            self.stats["ops_credits_applied"] += 1
+        case.resolved, case.proposal = True, None
+        self.stats["ops_approvals_sent"] += len(names)
+        self.stats["duplicates_ops_approval"] += approvers - 1
+        self.stats["ops_own_approval_refused"] += int(proposer_too)
+
+    @precondition(lambda self: bool(self.ops_pending()))
+    @rule(data=st.data())
+    def ops_rejection(self, data: st.DataObject) -> None:
+        """A rejected proposal moves nothing, cannot be approved after, and leaves the case
+        open for another proposal."""
+        self.run(self.ops_reject(data.draw(st.sampled_from(self.ops_pending()))))
+
+    async def ops_reject(self, case: OpsCase) -> None:
+        treasury = self.svc.treasury
+        rejected = await treasury.post(
+            f"/treasury/ops/actions/{case.proposal}/reject",
+            json={"reason": "not proven"},
+            headers=ops_token("ops-reviewer"),
+        )
+        assert rejected.json()["status"] == "rejected", rejected.text
+        late = await treasury.post(
+            f"/treasury/ops/actions/{case.proposal}/approve", json={}, headers=ops_token("ops-late")
+        )
+        assert late.status_code == 409, late.text
+        case.proposal = None
+        self.stats["ops_rejections"] += 1
+
+    @precondition(lambda self: bool(self.ops_cases))
+    @rule(data=st.data())
+    def ops_case_deposit_redelivered(self, data: st.DataObject) -> None:
+        """Wema redelivers a held deposit, whatever a person did with it: a duplicate."""
+        case = data.draw(st.sampled_from(self.ops_cases))
+
+        async def go() -> None:
+            answer = await self.svc.treasury.post(
+                "/treasury/webhook", content=case.body, headers=case.headers
+            )
+            assert answer.json()["status"] == "duplicate", answer.text
+            self.stats["deposits_sent"] += 1
+            self.stats["duplicates_deposit"] += 1
+
+        self.run(go())
+
     @invariant()
     def every_deposit_wema_made_is_credited_at_most_once(self) -> None:
         bank: Bank | None = getattr(self, "_recon_bank", None)
@@ -767,6 +956,25 @@ class MoneyMachine(RuleBasedStateMachine):
             counts = await credits_of(self.svc.pool, references)
             assert all(counts.get(r, 0) == 1 for r in references), counts
             self.stats["final_ticks"] += 1
+
+        self.run(go())
+
+    @invariant()
+    def ops_cases_are_as_the_model_says(self) -> None:
+        if not self.ops_cases:
+            return
+
+        async def go() -> None:
+            rows = await self.svc.pool.fetch(
+                "SELECT id, status FROM treasury.cases WHERE id = ANY($1::bigint[])",
+                [c.case_id for c in self.ops_cases],
+            )
+            status = {r["id"]: r["status"] for r in rows}
+            for case in self.ops_cases:
+                assert status[case.case_id] == ("resolved" if case.resolved else "open"), case
+            for wallet in self.wallets:
+                ledger = await ledger_of(self.svc.pool, wallet.user_id)
+                assert ledger.ops_credits == wallet.ops_credits, (ledger, wallet)
 
         self.run(go())
 

@@ -11,7 +11,7 @@ import pytest
 
 from betfuz_common import jsonio
 from betfuz_testing.tokens import bearer
-from services.treasury.tests.support import account_body, random_bvn
+from services.treasury.tests.support import account_body, random_bvn, signed
 from tests.e2e.treasury.conftest import Stack
 from treasury.nuban import is_valid_nuban
 
@@ -226,3 +226,104 @@ async def test_the_bvn_never_appears_unmasked_in_responses_or_in_the_service_log
     assert '"event": "account_created"' in log or '"event":"account_created"' in log
     for used in stack.bvns_used:
         assert used not in log
+
+
+def ops_user(name: str) -> dict[str, str]:
+    return bearer(name, roles=("ops",))
+
+
+async def open_case_for(api: httpx.AsyncClient, reference: str) -> dict[str, Any]:
+    """The open case whose references name this deposit, read page by page over HTTP."""
+    params = {"limit": "100"}
+    while True:
+        page = (
+            await api.get("/treasury/ops/cases", params=params, headers=ops_user("ops-e2e"))
+        ).json()
+        for case in page["items"]:
+            if case["refs"].get("reference") == reference:
+                found: dict[str, Any] = case
+                return found
+        assert page["nextCursor"] is not None, f"no open case for {reference}"
+        params["cursor"] = page["nextCursor"]
+
+
+async def test_a_held_deposit_is_a_case_that_two_ops_users_credit_exactly_once(
+    api: httpx.AsyncClient, wema: httpx.AsyncClient, stack: Stack, pool: asyncpg.Pool
+) -> None:
+    # A deposit to an account that was closed: held, and a case for a person.
+    owner = await new_user(pool)
+    account = await open_account(api, stack, owner)
+    await pool.execute(
+        "UPDATE treasury.bank_accounts SET status = 'closed' WHERE id = $1", account["id"]
+    )
+    result = await sandbox_deposit(wema, account_number=account["accountNumber"], amount="12500.25")
+    assert result["outcomes"] == {"held_for_review": 1}
+    (reference,) = result["references"]
+    case = await open_case_for(api, reference)
+    assert (case["kind"], case["reason"], case["refs"]["userId"]) == (
+        "deposit_held",
+        "closed_account",
+        owner,
+    )
+    assert "credit_user" in case["allowedActions"]
+
+    # The customer proved the transfer and has a new wallet: one ops user proposes the credit.
+    customer = await new_user(pool)
+    proposed = await api.post(
+        f"/treasury/ops/cases/{case['id']}/actions",
+        json={
+            "action": "credit_user",
+            "reason": "the customer's old account was closed; bank slip checked",
+            "parameters": {"userId": customer},
+        },
+        headers={**ops_user("ops-ada"), "Idempotency-Key": uuid.uuid4().hex},
+    )
+    assert (proposed.status_code, proposed.json()["status"]) == (201, "proposed")
+    action_id = proposed.json()["id"]
+    own = await api.post(
+        f"/treasury/ops/actions/{action_id}/approve", json={}, headers=ops_user("ops-ada")
+    )
+    assert (own.status_code, own.json()["code"]) == (403, "four_eyes")
+    assert await user_balance(pool, customer) == 0
+
+    # Twenty other ops users approve at once: one applies, the others find it decided.
+    answers = await asyncio.gather(
+        *(
+            api.post(
+                f"/treasury/ops/actions/{action_id}/approve",
+                json={"reason": "slip matches"},
+                headers=ops_user(f"ops-approver-{n}"),
+            )
+            for n in range(20)
+        )
+    )
+    assert sorted(a.status_code for a in answers) == [201] + [409] * 19
+    (winner,) = [a.json() for a in answers if a.status_code == 201]
+    assert winner["status"] == "applied"
+    assert await user_balance(pool, customer) == Decimal("12500.25")
+    assert await user_balance(pool, owner) == 0
+
+    # The deposit's own webhook again (Wema redelivers) is a duplicate: still credited once.
+    notice = await pool.fetchval(
+        "SELECT payload FROM treasury.unmatched_deposits WHERE transaction_reference = $1",
+        reference,
+    )
+    body, headers = signed(notice)
+    redelivered = await api.post("/treasury/webhook", content=body, headers=headers)
+    assert redelivered.json()["status"] == "duplicate"
+    assert await user_balance(pool, customer) == Decimal("12500.25")
+
+    audit = await api.get(
+        "/treasury/ops/audit", params={"limit": "100"}, headers=ops_user("ops-e2e")
+    )
+    entries = [e for e in audit.json()["items"] if e["actionId"] == action_id]
+    assert {(e["actor"], e["request"]) for e in entries} == {
+        ("ops-ada", "propose"),
+        (winner["decidedBy"], "approve"),
+    }
+    assert winner["proposedBy"] == "ops-ada"
+    assert winner["decidedBy"].startswith("ops-approver-")
+    case_after = (
+        await api.get(f"/treasury/ops/cases/{case['id']}", headers=ops_user("ops-e2e"))
+    ).json()
+    assert (case_after["status"], case_after["resolution"]) == ("resolved", "credit_user")

@@ -203,6 +203,10 @@ def create_service_app(service: ServiceApp) -> Starlette:
         exception_handlers=exception_handlers(service.errors),  # type: ignore[arg-type]
         lifespan=service.lifespan,
     )
+    # `/x/ops/cases/` (an empty id) must be a 404 like any other unknown path, never a 307 to
+    # the list: a redirect answers input we refuse everywhere else, and a client following it
+    # would read another resource.
+    app.router.redirect_slashes = False
     app.state.metrics = metrics
     app.state.webhook_gate = service.webhook_gate
     app.state.validation_context = service.validation_context

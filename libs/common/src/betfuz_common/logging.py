@@ -213,10 +213,14 @@ def configure_logging(
     root.handlers[:] = [handler]
     root.setLevel(numeric)
     # uvicorn's own loggers write through the root handler above; a handler of their own (from a
-    # dictConfig run before us) would print each of their records a second time.
+    # dictConfig run before us) would print each of their records a second time, and a dictConfig's
+    # or a level of its own would have silenced them: the root's level decides.
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
-        logging.getLogger(name).handlers.clear()
-        logging.getLogger(name).propagate = True
+        uvicorn_logger = logging.getLogger(name)
+        uvicorn_logger.handlers.clear()
+        uvicorn_logger.propagate = True
+        uvicorn_logger.disabled = False
+        uvicorn_logger.setLevel(logging.NOTSET)
     # Our access middleware writes one line per request; uvicorn's own would duplicate it.
     logging.getLogger("uvicorn.access").disabled = True
     # httpx logs every request at INFO ("HTTP Request: POST ..."); each provider client already

@@ -18,6 +18,7 @@ from betfuz_common.webhooks import WebhookGate
 from treasury.config import TreasurySettings
 from treasury.errors import ERRORS
 from treasury.metrics import TreasuryMetrics
+from treasury.operations import OPERATIONS
 from treasury.ports import DEFAULT_LEASE, Wema
 from treasury.reconcile import ReconcileConfig, run_forever
 from treasury.routes import api, providers
@@ -68,5 +69,6 @@ def create_app(
             settings=settings,
             webhook_gate=WebhookGate("X-Wema-Signature", secrets, "sha512"),
             metrics=service_metrics,
+            operations=OPERATIONS,
         )
     )

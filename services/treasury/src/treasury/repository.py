@@ -270,8 +270,8 @@ async def lock_reference(conn: Conn, reference: str) -> None:
 
 
 async def outcome_for_reference(conn: Conn, reference: str) -> asyncpg.Record | None:
-    """What this reference already did: credited (a bank transaction) or held, with the amount
-    and account number it came with."""
+    """What this reference already did: credited (a bank transaction), held, or resolved by a
+    person, with the amount and account number it came with."""
     return await conn.fetchrow(
         """
         SELECT 'credited' AS outcome, t.id, t.amount, a.account_number
@@ -282,6 +282,12 @@ async def outcome_for_reference(conn: Conn, reference: str) -> asyncpg.Record | 
         SELECT 'held' AS outcome, u.id, u.amount, u.account_number
           FROM treasury.unmatched_deposits u
          WHERE u.transaction_reference = $1
+        UNION ALL
+        -- Resolved by a person (credited to a wallet, or returned) with no held row: a refused
+        -- notice. Its amount and account are what the case salvaged from the raw notice.
+        SELECT 'resolved_by_ops' AS outcome, r.id, r.amount, r.account_number
+          FROM treasury.deposit_resolutions r
+         WHERE r.transaction_reference = $1
          LIMIT 1
         """,
         reference,
@@ -468,4 +474,60 @@ async def booked_for(conn: Conn, references: list[str]) -> list[asyncpg.Record]:
          WHERE u.transaction_reference = ANY($1::text[])
         """,
         references,
+    )
+
+
+# --- operations: how a person resolved a deposit ----------------------------------------------
+
+
+async def settled_outcome(conn: Conn, reference: str) -> str | None:
+    """'credited' when a delivery or a person credited this reference, 'returned' when a person
+    marked it returned, None otherwise (a held deposit is not settled)."""
+    outcome: str | None = await conn.fetchval(
+        """
+        SELECT 'credited' FROM treasury.bank_transactions WHERE transaction_reference = $1
+        UNION ALL
+        SELECT outcome FROM treasury.deposit_resolutions WHERE transaction_reference = $1
+         LIMIT 1
+        """,
+        reference,
+    )
+    return outcome
+
+
+async def record_resolution(
+    conn: Conn,
+    resolution_id: str,
+    *,
+    reference: str,
+    case_id: int,
+    outcome: str,
+    user_id: str | None,
+    amount: Decimal | None,
+    account_number: str | None,
+) -> None:
+    """The row that explains an ops credit (or a return). UNIQUE on the reference and the case:
+    the backstop under the reference lock and the action's lock."""
+    await conn.execute(
+        """
+        INSERT INTO treasury.deposit_resolutions
+            (id, transaction_reference, case_id, outcome, user_id, amount, account_number)
+        VALUES ($1, $2, $3, $4, $5, $6, $7)
+        """,
+        resolution_id,
+        reference,
+        case_id,
+        outcome,
+        user_id,
+        amount,
+        account_number,
+    )
+
+
+async def resolve_held(conn: Conn, reference: str) -> None:
+    """A held deposit a person resolved leaves the open held list."""
+    await conn.execute(
+        "UPDATE treasury.unmatched_deposits SET resolved_at = now() "
+        "WHERE transaction_reference = $1 AND resolved_at IS NULL",
+        reference,
     )

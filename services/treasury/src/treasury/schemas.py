@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import re
 import unicodedata
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Annotated, Literal
+from decimal import Decimal
+from typing import Annotated, Any, Literal
 
 from email_validator import EmailNotValidError, validate_email
-from pydantic import AwareDatetime, Field, StrictStr, field_validator
+from pydantic import AwareDatetime, Field, StrictStr, TypeAdapter, ValidationError, field_validator
 
 from betfuz_common.models import NotificationModel, RequestModel, ResponseModel
 from betfuz_common.money import NairaIn, NairaOut
@@ -157,3 +160,62 @@ class DepositNotification(NotificationModel):
 class DepositReceipt(ResponseModel):
     status: Literal["credited", "duplicate", "held_for_review"]
     transaction_reference: str
+
+
+AccountNumber = Annotated[StrictStr, Field(pattern=r"^[0-9]{10}$")]
+_SALVAGEABLE: dict[str, tuple[str, TypeAdapter[Any]]] = {
+    # notice field -> (case ref or amount name, the type the notification itself requires)
+    "transaction_reference": ("reference", TypeAdapter(Reference)),
+    "account_number": ("accountNumber", TypeAdapter(AccountNumber)),
+    "amount": ("amount", TypeAdapter(NairaIn)),
+}
+
+
+@dataclass(frozen=True)
+class Salvaged:
+    refs: dict[str, str] = field(default_factory=dict)
+    amounts: dict[str, Decimal] = field(default_factory=dict)
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a number")
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    found = dict(pairs)
+    if len(found) != len(pairs):
+        raise ValueError("a key appears twice")
+    return found
+
+
+def salvage_refused_deposit(payload: bytes) -> Salvaged:
+    """What a person can use of a signed notice we refused: each of its reference, account and
+    amount that passes the notification's own rule for that field, and nothing else. A field
+    that fails stays out (an ops credit then has nothing to credit); an unreadable body gives
+    nothing."""
+    try:
+        # Not jsonio.loads: it refuses the whole body for one bad character in any field, and
+        # the field at fault is usually not one of these three. Still refused: anything
+        # ambiguous (a key twice, NaN), and what is not UTF-8.
+        notice = json.loads(
+            payload.decode("utf-8"),
+            parse_float=Decimal,
+            parse_constant=_refuse_constant,
+            object_pairs_hook=_unique_keys,
+        )
+    except (ValueError, RecursionError):  # RecursionError: nested deeper than the parser goes
+        return Salvaged()
+    if not isinstance(notice, dict):
+        return Salvaged()
+    refs: dict[str, str] = {}
+    amounts: dict[str, Decimal] = {}
+    for name, (label, adapter) in _SALVAGEABLE.items():
+        try:
+            value = adapter.validate_python(notice.get(name))
+        except ValidationError:
+            continue
+        if isinstance(value, Decimal):
+            amounts[label] = value
+        else:
+            refs[label] = value
+    return Salvaged(refs, amounts)

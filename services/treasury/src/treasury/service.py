@@ -6,6 +6,7 @@ Provider calls happen with no transaction open and no connection held.
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -33,7 +34,14 @@ from treasury.domain import (
 )
 from treasury.errors import AccountExists, AccountNotFound, BvnUnavailable, CreationInProgress
 from treasury.nuban import WEMA_BANK_CODE, is_valid_nuban
-from treasury.operations import OPERATIONS
+from treasury.operations import (
+    AMOUNT_MISMATCH,
+    DEPOSIT_HELD,
+    DEPOSIT_REFUSED,
+    HELD_REASONS,
+    OPERATIONS,
+    REFERENCE_REUSED,
+)
 from treasury.ports import TreasuryPorts
 from treasury.provider import (
     AccountRequest,
@@ -42,6 +50,7 @@ from treasury.provider import (
     ProviderUnavailable,
     WemaAccount,
 )
+from treasury.schemas import salvage_refused_deposit
 
 log = get_logger("treasury")
 
@@ -306,8 +315,21 @@ async def list_transactions(
 async def keep_refused(ports: TreasuryPorts, refused: SignedPayloadRefused) -> None:
     """A deposit notice Wema signed but our parser refused: kept raw, held for a person. If Wema
     treats our 4xx as final, the customer's money is still in our books to be found."""
-    async with ports.pool.acquire() as conn:
+    salvaged = salvage_refused_deposit(refused.payload)
+    digest = hashlib.sha256(refused.payload).hexdigest()
+    async with ports.pool.acquire() as conn, conn.transaction():
         first = await keep_refused_notification(conn, "treasury", "wema", refused)
+        # A case for a person, with what could be read of the notice (perhaps nothing): the
+        # same bytes again are the same case.
+        await open_case(
+            conn,
+            OPERATIONS,
+            kind=DEPOSIT_REFUSED,
+            subject=digest,
+            reason=refused.reason[:1000],
+            refs={"payloadSha256": digest, **salvaged.refs},
+            amounts=salvaged.amounts,
+        )
     log.warning("deposit_refused_but_kept", reason=refused.reason, first_delivery=first)
 
 
@@ -370,12 +392,14 @@ async def _settle(conn: Conn, deposit: Deposit, credited_by: CreditedBy) -> _Set
     if account is None:
         return await _hold(conn, deposit, "unknown_account", None)
     if account["status"] != "active":
-        return await _hold(conn, deposit, f"account_{account['status']}", account["id"])
+        return await _hold(
+            conn, deposit, f"account_{account['status']}", account["id"], account["user_id"]
+        )
     try:
         async with conn.transaction():  # a savepoint: a credit that cannot finish leaves nothing
             return await _credit(conn, account, deposit, credited_by)
     except _UserMissing:
-        return await _hold(conn, deposit, "user_missing", account["id"])
+        return await _hold(conn, deposit, "user_missing", account["id"], account["user_id"])
 
 
 async def _credit(
@@ -432,6 +456,23 @@ async def _repeated(conn: Conn, deposit: Deposit, earlier: asyncpg.Record) -> _S
             "repeat": repeat,
         },
     )
+    if first:
+        await open_case(
+            conn,
+            OPERATIONS,
+            kind=REFERENCE_REUSED,
+            # One case per variant, as one review item per variant.
+            subject=f"{deposit.transaction_reference}/{fingerprint(repeat)}",
+            reason="a deposit repeats this reference with another amount or account",
+            refs={
+                "reference": deposit.transaction_reference,
+                "accountNumber": deposit.account_number,
+                "earlierAccountNumber": earlier["account_number"],
+                "earlierOutcome": earlier["outcome"],
+            },
+            amounts={"amount": deposit.amount}
+            | ({} if earlier["amount"] is None else {"earlierAmount": earlier["amount"]}),
+        )
     facts = {"earlier_outcome": earlier["outcome"], "earlier_id": earlier["id"]}
     return _Settled(
         "held_for_review" if first else "duplicate",
@@ -457,7 +498,7 @@ async def _listed_again(conn: Conn, deposit: Deposit, earlier: asyncpg.Record) -
     }
     amounts = {"listed": deposit.amount, "booked": earlier["amount"]}
     detail = {"booked_outcome": earlier["outcome"], "listed": deposit.model_dump(mode="json")}
-    case = await open_case(conn, OPERATIONS, kind="amount_mismatch", subject=reference, reason=MISMATCH, refs=refs, amounts=amounts, detail=detail)  # fmt: skip  # noqa: E501
+    case = await open_case(conn, OPERATIONS, kind=AMOUNT_MISMATCH, subject=reference, reason=MISMATCH, refs=refs, amounts=amounts, detail=detail)  # fmt: skip  # noqa: E501
     return _Settled(
         "held_for_review",
         "reconcile_amount_mismatch",
@@ -468,7 +509,14 @@ async def _listed_again(conn: Conn, deposit: Deposit, earlier: asyncpg.Record) -
     )
 
 
-async def _hold(conn: Conn, deposit: Deposit, reason: str, account_id: str | None) -> _Settled:
+async def _hold(
+    conn: Conn,
+    deposit: Deposit,
+    reason: str,
+    account_id: str | None,
+    user_id: str | None = None,
+) -> _Settled:
+    """Nobody credited: the held row and its case, together."""
     held = await repo.hold_for_review(
         conn,
         f"umd_{uuid.uuid4().hex}",
@@ -479,6 +527,20 @@ async def _hold(conn: Conn, deposit: Deposit, reason: str, account_id: str | Non
     )
     if not held:  # the UNIQUE constraint's backstop, as for a credit
         return _Settled("duplicate", "deposit_duplicate")
+    await open_case(
+        conn,
+        OPERATIONS,
+        kind=DEPOSIT_HELD,
+        subject=deposit.transaction_reference,
+        reason=HELD_REASONS[reason],
+        refs={
+            "reference": deposit.transaction_reference,
+            "accountNumber": deposit.account_number,
+            **({} if user_id is None else {"userId": user_id}),
+        },
+        amounts={"amount": deposit.amount},
+        detail={"bankAccountId": account_id, "transactionDate": deposit.transaction_date},
+    )
     return _Settled(
         "held_for_review",
         "deposit_held_for_review",
