@@ -13,6 +13,14 @@ class TopupNotFound(Exception):
     """No such topup for this caller (another user's topup is the same as none)."""
 
 
+class TopupNotPending(Exception):
+    """An operations action for a pending topup found it settled (by a webhook or a query
+    meanwhile): nothing changed."""
+
+    def __init__(self, status: object) -> None:
+        super().__init__(f"the topup is already {status}")
+
+
 ERRORS: ErrorMap = {
     InsufficientFunds: ProblemType(
         402,

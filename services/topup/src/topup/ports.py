@@ -11,6 +11,7 @@ from typing import Literal, Protocol
 import asyncpg
 
 from betfuz_common.idempotency import IdempotencyStore
+from betfuz_common.ops.domain import Operations
 from topup.metrics import TopupMetrics
 
 # What an answer means for a purchase. Only "success" and "failed" settle it; "pending" is
@@ -48,4 +49,5 @@ class TopupPorts:
     provider: AirtimeProvider
     metrics: TopupMetrics
     idempotency: IdempotencyStore
+    operations: Operations  # where the service's exceptions become cases (topup.operations)
     check_after_seconds: float = 180.0

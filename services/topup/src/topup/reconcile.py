@@ -19,7 +19,7 @@ from topup import repository as repo
 from topup import service
 from topup.config import TopupSettings
 from topup.domain import Topup
-from topup.ports import ProviderResult, TopupPorts
+from topup.ports import TopupPorts
 from topup.service import Source
 
 log = get_logger("topup.reconcile")
@@ -97,7 +97,7 @@ async def _check_one(
     ports: TopupPorts, config: ReconcileConfig, topup: Topup, report: TickReport
 ) -> None:
     reference = topup.reference
-    result = await _query(ports, reference)
+    result = await service.ask_provider(ports, topup)
     source: Source = "query"
     if result.outcome == "not_found":
         log.warning("topup_unknown_to_selcom_resubmitting", reference=reference)
@@ -117,26 +117,20 @@ async def _check_one(
         )
 
 
-async def _query(ports: TopupPorts, reference: str) -> ProviderResult:
-    try:
-        return await ports.provider.query(reference)
-    except Exception as exc:
-        log.error("selcom_query_crashed", reference=reference, exc_info=exc)
-        return ProviderResult("pending", None, "query raised")
-
-
 async def _flag_sla_breaches(
     ports: TopupPorts, config: ReconcileConfig, conn: Conn, report: TickReport
 ) -> None:
     async with conn.transaction():
         for topup in await repo.newly_over_sla(conn, config.sla_seconds):
             detail = {"created_at": topup.created_at.isoformat(), "attempts": topup.attempts}
-            await repo.flag_for_review(
+            await service.open_topup_case(
+                ports,
                 conn,
-                reference=topup.reference,
-                reason="sla_breached",
+                topup,
+                kind=service.SLA_BREACHED,
+                reason=f"still pending after {config.sla_seconds:g} s and "
+                f"{topup.attempts} status queries",
                 detail=detail,
-                topup_id=topup.id,
             )
             ports.metrics.sla_breaches.inc()
             report.flagged += 1

@@ -13,6 +13,7 @@ from betfuz_common.idempotency import IdempotencyStore
 from betfuz_common.settings import secret_list
 from topup.config import TopupSettings
 from topup.metrics import TopupMetrics
+from topup.operations import OPERATIONS
 from topup.ports import TopupPorts
 from topup.provider import SelcomClient
 
@@ -56,6 +57,7 @@ async def open_ports(
                 provider=selcom_client(settings, http),
                 metrics=metrics,
                 idempotency=IdempotencyStore("topup"),
+                operations=OPERATIONS,
                 check_after_seconds=settings.topup_reconcile_after_seconds,
             )
     finally:

@@ -11,25 +11,33 @@ from __future__ import annotations
 import hashlib
 import secrets
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from betfuz_common.db import Conn
 from betfuz_common.errors import WalletNotFound
 from betfuz_common.idempotency import RETENTION, IdempotentRequest, Replay, fingerprint
 from betfuz_common.logging import get_logger
+from betfuz_common.ops.service import open_case
 from betfuz_common.pagination import Slice, slice_of
 from betfuz_common.webhooks import SignedPayloadRefused
 from betfuz_common.webhooks import keep_refused as keep_refused_notification
 from topup import repository as repo
 from topup.domain import Order, Purchase, Topup, TopupStatus
-from topup.errors import InsufficientFunds, TopupNotFound
+from topup.errors import InsufficientFunds, TopupNotFound, TopupNotPending
 from topup.ports import ProcessOrder, ProviderResult, TopupPorts
 from topup.provider import outcome_for_status
 from topup.schemas import SelcomNotification
 
 log = get_logger("topup")
 
-Source = Literal["process", "webhook", "query"]
+# What told us a topup's fate; "ops" is an operations action (docs/DESIGN.md, topup operations).
+Source = Literal["process", "webhook", "query", "ops"]
+# The kinds of case topup opens, one per exception a person must resolve.
+SLA_BREACHED = "sla_breached"
+CONTRADICTING_STATUSES = "contradicting_statuses"
+UNKNOWN_REFERENCE = "unknown_reference"
+# Selcom is the one provider today; a second one records its own name on the topup.
+PROVIDER = "selcom"
 Settled = Literal["applied", "duplicate", "contradicting", "unknown_reference", "noted"]
 PageKey = tuple[datetime, str]  # (created_at, id) of the last topup a page showed
 DERIVED_PREFIX = "derived:"
@@ -150,6 +158,84 @@ async def submit(ports: TopupPorts, topup: Topup) -> ProviderResult:
         return ProviderResult("pending", None, "provider call raised")
 
 
+async def ask_provider(ports: TopupPorts, topup: Topup) -> ProviderResult:
+    """The provider's word on a topup now: the ONE place every status question goes through
+    (the reconciliation loop, the ops actions). A call that raises is no answer: pending."""
+    try:
+        return await ports.provider.query(topup.reference)
+    except Exception as exc:
+        log.error("provider_query_crashed", reference=topup.reference, exc_info=exc)
+        return ProviderResult("pending", None, "query raised")
+
+
+def case_refs(topup: Topup) -> dict[str, str]:
+    """What a case about a topup names: ours and the provider's references, the customer."""
+    refs = {
+        "topupId": topup.id,
+        "reference": topup.reference,
+        "transid": topup.reference,
+        "userId": topup.user_id,
+        "provider": PROVIDER,
+    }
+    if topup.external_reference:
+        refs["externalReference"] = topup.external_reference
+    return refs
+
+
+async def open_topup_case(
+    ports: TopupPorts,
+    conn: Conn,
+    topup: Topup,
+    *,
+    kind: str,
+    reason: str,
+    detail: dict[str, Any],
+) -> None:
+    """The review item and the case for an exception about one topup, in the caller's
+    transaction (review_items stays for what reads it; the case is what ops acts on)."""
+    await repo.flag_for_review(
+        conn,
+        reference=topup.reference,
+        reason=REVIEW_REASONS[kind],
+        detail=detail,
+        topup_id=topup.id,
+    )
+    await open_case(
+        conn,
+        ports.operations,
+        kind=kind,
+        subject=topup.reference,
+        reason=reason,
+        refs=case_refs(topup),
+        amounts={"amount": topup.amount},
+        detail=detail,
+    )
+
+
+# review_items' reason for each kind of case (the older table's own words).
+REVIEW_REASONS = {
+    SLA_BREACHED: "sla_breached",
+    CONTRADICTING_STATUSES: "contradicting_status",
+    UNKNOWN_REFERENCE: "unknown_reference",
+}
+
+
+async def settle_pending(
+    ports: TopupPorts, conn: Conn, reference: str, result: ProviderResult
+) -> Topup:
+    """An operations action's settlement of a topup that must still be pending: the row is
+    locked first, and one that settled meanwhile is refused (`TopupNotPending`) with nothing
+    moved. Otherwise the normal path: completion, or failure with its one refund."""
+    current = await repo.lock_by_reference(conn, reference)
+    if current is None:
+        raise TopupNotFound
+    if current.status is not TopupStatus.PENDING:
+        raise TopupNotPending(current.status)
+    _, topup = await _settle(ports, conn, reference, result, "ops")
+    assert topup is not None, "a locked pending topup settles"
+    return topup
+
+
 async def apply_result(
     ports: TopupPorts, conn: Conn, reference: str, result: ProviderResult, source: Source
 ) -> Topup | None:
@@ -211,8 +297,13 @@ async def _settle(
         "source": source,
         "result_code": result.result_code,
     }
-    await repo.flag_for_review(
-        conn, reference=reference, reason="contradicting_status", detail=detail, topup_id=current.id
+    await open_topup_case(
+        ports,
+        conn,
+        current,
+        kind=CONTRADICTING_STATUSES,
+        reason=f"recorded {current.status.value}, then {source} reported {wanted.value}",
+        detail=detail,
     )
     log.warning("topup_contradicting_status", reference=reference, **detail)
     # flag_for_review changed the row (review_flag): read it as it is now.
@@ -235,6 +326,15 @@ async def handle_notification(ports: TopupPorts, note: SelcomNotification) -> Se
         if settled == "unknown_reference":
             await repo.flag_for_review(
                 conn, reference=order_id, reason="unknown_reference", detail=payload
+            )
+            await open_case(
+                conn,
+                ports.operations,
+                kind=UNKNOWN_REFERENCE,
+                subject=order_id,
+                reason=f"a signed {PROVIDER} notification for a transid we never issued",
+                refs={"reference": order_id, "transid": order_id, "provider": PROVIDER},
+                detail=payload,
             )
             log.warning("topup_webhook_unknown_reference", reference=order_id)
         await repo.record_webhook(conn, payload, settled)
