@@ -565,15 +565,10 @@ class MoneyMachine(RuleBasedStateMachine):
 
     # --- topup operations (docs/DESIGN.md, "Topup operations") ----------------------------
 
-    @rule()
-    def topups_pass_their_sla(self) -> None:
+    async def sla_passes(self) -> None:
         """Time passes the SLA: every pending topup becomes an sla_breached case (no queries)."""
-
-        async def go() -> None:
-            assert (await reconcile_once(self.svc.topup_ports, SLA_PASSES)).ran
-            self.stats["ops_sla_sweeps"] += 1
-
-        self.run(go())
+        assert (await reconcile_once(self.svc.topup_ports, SLA_PASSES)).ran
+        self.stats["ops_sla_sweeps"] += 1
 
     async def open_sla_cases(self) -> list[tuple[int, str]]:
         """(case id, reference) of this example's open SLA cases with no proposal waiting, in
@@ -603,14 +598,15 @@ class MoneyMachine(RuleBasedStateMachine):
 
     @rule(data=st.data(), action=st.sampled_from(["refund", "mark_completed"]))
     def ops_proposes(self, data: st.DataObject, action: str) -> None:
-        """A refund (at once on Selcom's final failure, else a proposal) or a mark_completed
-        (always a proposal) on an open SLA case."""
+        """The SLA passes; then a refund (at once on Selcom's final failure, else a proposal)
+        or a mark_completed (always a proposal) on an open SLA case."""
+        self.run(self.sla_passes())
+        cases: list[tuple[int, str]] = self.run(self.open_sla_cases())
+        if not cases:
+            return
+        case_id, reference = data.draw(st.sampled_from(cases))
 
         async def go() -> None:
-            cases = await self.open_sla_cases()
-            if not cases:
-                return
-            case_id, reference = data.draw(st.sampled_from(cases))
             before = (await self.statuses())[reference]
             body = {"action": action, "reason": "the customer called"}
             answer = await self.ops_post(f"/cases/{case_id}/actions", body, "ops-ada")

@@ -30,12 +30,18 @@ from topup.schemas import SelcomNotification
 
 log = get_logger("topup")
 
-# What told us a topup's fate; "ops" is an operations action (docs/DESIGN.md, topup operations).
+# What told us a topup's fate; "ops" is an operations action (docs/DESIGN.md §18).
 Source = Literal["process", "webhook", "query", "ops"]
 # The kinds of case topup opens, one per exception a person must resolve.
 SLA_BREACHED = "sla_breached"
 CONTRADICTING_STATUSES = "contradicting_statuses"
 UNKNOWN_REFERENCE = "unknown_reference"
+# review_items' reason for each kind of case (the older table's own words).
+REVIEW_REASONS = {
+    SLA_BREACHED: "sla_breached",
+    CONTRADICTING_STATUSES: "contradicting_status",
+    UNKNOWN_REFERENCE: "unknown_reference",
+}
 # Selcom is the one provider today; a second one records its own name on the topup.
 PROVIDER = "selcom"
 Settled = Literal["applied", "duplicate", "contradicting", "unknown_reference", "noted"]
@@ -210,14 +216,6 @@ async def open_topup_case(
         amounts={"amount": topup.amount},
         detail=detail,
     )
-
-
-# review_items' reason for each kind of case (the older table's own words).
-REVIEW_REASONS = {
-    SLA_BREACHED: "sla_breached",
-    CONTRADICTING_STATUSES: "contradicting_status",
-    UNKNOWN_REFERENCE: "unknown_reference",
-}
 
 
 async def settle_pending(
