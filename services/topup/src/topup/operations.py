@@ -13,6 +13,9 @@ operations"). The rules of proposal, four eyes and audit are the shared core's
 
 Every provider question is asked in `prepare`, with no database connection held; what the
 action changes commits in the core's one transaction with the case's resolution and the audit.
+A refusal that depends on the provider's answer is raised in `apply`, never in `prepare`: the
+core checks under its lock that the action is still undecided first, so an approval of an
+action already decided stays a 409 whatever the provider says by then.
 """
 
 from __future__ import annotations
