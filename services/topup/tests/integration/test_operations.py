@@ -10,9 +10,11 @@ from typing import Any
 
 import asyncpg
 import httpx
+import pytest
 
 from betfuz_testing.tokens import bearer
 from betfuz_testing.wallets import MakeUser, balance_of
+from topup import repository as repo
 from topup.ports import TopupPorts
 from topup.reconcile import ReconcileConfig, reconcile_once
 
@@ -322,3 +324,96 @@ async def test_the_topup_document_lists_the_operations_paths(client: httpx.Async
         "/topup/ops/actions/{actionId}/reject",
         "/topup/ops/audit",
     } <= set(doc["paths"])
+
+
+async def test_an_approval_of_a_refund_already_applied_is_409_whatever_selcom_says_by_then(
+    client: httpx.AsyncClient,
+    make_user: MakeUser,
+    ports: TopupPorts,
+    pool: asyncpg.Pool,
+    selcom: FakeSelcom,
+) -> None:
+    user, reference, case_id = await sla_case(client, make_user, ports, pool)
+    action_id = (await act(client, case_id, "refund")).json()["id"]
+    assert (await decide(client, action_id, "ops-bola")).status_code == 201
+    selcom.query_answers[reference] = DELIVERED  # would refuse a refund now
+    late = await decide(client, action_id, "ops-chi")
+    assert (late.status_code, late.json()["code"]) == (409, "action_decided")
+    assert (await topup_row(pool, reference))["refunds"] == 1
+    assert await balance_of(pool, user) == Decimal("3000.00")
+
+
+async def test_a_refund_approval_racing_a_success_webhook_moves_money_at_most_once(
+    client: httpx.AsyncClient, make_user: MakeUser, ports: TopupPorts, pool: asyncpg.Pool
+) -> None:
+    user, reference, case_id = await sla_case(client, make_user, ports, pool)
+    action_id = (await act(client, case_id, "refund")).json()["id"]
+    approvals = [decide(client, action_id, f"ops-{i}") for i in range(10)]
+    webhooks = [post_webhook(client, webhook_body(reference, "SUCCESS")) for _ in range(3)]
+    answers = await asyncio.gather(*approvals, *webhooks)
+    row = await topup_row(pool, reference)
+    applied = [a for a in answers[:10] if a.status_code == 201]
+    assert len(applied) <= 1
+    if applied:  # the refund won the row lock: the webhooks contradict it, moving nothing
+        assert (row["status"], row["refunds"]) == ("failed", 1)
+        assert await balance_of(pool, user) == Decimal("3000.00")
+    else:  # the webhook won: every approval is refused
+        assert {a.json()["code"] for a in answers[:10]} == {"action_refused"}
+        assert (row["status"], row["refunds"]) == ("completed", 0)
+        assert await balance_of(pool, user) == Decimal("2000.00")
+
+
+async def test_a_refund_whose_connection_dies_mid_transaction_leaves_nothing_and_applies_later(
+    client: httpx.AsyncClient,
+    make_user: MakeUser,
+    ports: TopupPorts,
+    pool: asyncpg.Pool,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    user, reference, case_id = await sla_case(client, make_user, ports, pool)
+    action_id = (await act(client, case_id, "refund")).json()["id"]
+
+    async def connection_lost(*_: object) -> None:
+        raise ConnectionResetError("the database connection died after the wallet credit")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(repo, "insert_refund", connection_lost)  # after status change and credit
+        lost = await decide(client, action_id, "ops-bola")
+    assert lost.status_code == 503  # a dependency failed: the one honest 5xx
+    row = await topup_row(pool, reference)
+    assert (row["status"], row["refunds"]) == ("pending", 0)
+    assert await balance_of(pool, user) == Decimal("2000.00")
+    case = await case_view(client, case_id)
+    assert (case["status"], [a["status"] for a in case["history"]]) == ("open", ["proposed"])
+    assert (await decide(client, action_id, "ops-bola")).status_code == 201
+    assert (await topup_row(pool, reference))["refunds"] == 1
+    assert await balance_of(pool, user) == Decimal("3000.00")
+
+
+async def test_requery_of_a_topup_settled_since_its_sla_case_resolves_it_when_selcom_agrees(
+    client: httpx.AsyncClient,
+    make_user: MakeUser,
+    ports: TopupPorts,
+    pool: asyncpg.Pool,
+    selcom: FakeSelcom,
+) -> None:
+    user, reference, case_id = await sla_case(client, make_user, ports, pool)
+    await post_webhook(client, webhook_body(reference, "SUCCESS"))
+    selcom.query_answers[reference] = DELIVERED
+    refund = await act(client, case_id, "refund")  # Selcom says delivered: an override, then
+    refused = await decide(client, refund.json()["id"], "ops-bola")
+    assert (refused.status_code, refused.json()["code"]) == (422, "action_refused")
+    await decide(client, refund.json()["id"], "ops-bola", "reject")
+    answer = await act(client, case_id, "requery")
+    assert (answer.status_code, answer.json()["status"]) == (201, "applied")
+    assert (await case_view(client, case_id))["resolution"] == "requery"
+    assert await balance_of(pool, user) == Decimal("2000.00")
+
+
+async def test_an_unknown_reference_case_offers_no_refund(
+    client: httpx.AsyncClient, pool: asyncpg.Pool
+) -> None:
+    transid = "TOPNEVER" + uuid.uuid4().hex[:8].upper()
+    await post_webhook(client, webhook_body(transid, "FAILED"))
+    answer = await act(client, await case_of(pool, "unknown_reference", transid), "refund")
+    assert (answer.status_code, answer.json()["code"]) == (422, "action_not_offered")
