@@ -197,15 +197,11 @@ async def open_topup_case(
     reason: str,
     detail: dict[str, Any],
 ) -> None:
-    """The review item and the case for an exception about one topup, in the caller's
-    transaction (review_items stays for what reads it; the case is what ops acts on)."""
-    await repo.flag_for_review(
-        conn,
-        reference=topup.reference,
-        reason=REVIEW_REASONS[kind],
-        detail=detail,
-        topup_id=topup.id,
-    )
+    """The case and the review item for an exception about one topup, in the caller's
+    transaction (review_items stays for what reads it; the case is what ops acts on).
+
+    The case row is locked before the topup row (flag_for_review updates it), the order an ops
+    action takes them in, so a contradicting notification racing an action cannot deadlock."""
     await open_case(
         conn,
         ports.operations,
@@ -215,6 +211,13 @@ async def open_topup_case(
         refs=case_refs(topup),
         amounts={"amount": topup.amount},
         detail=detail,
+    )
+    await repo.flag_for_review(
+        conn,
+        reference=topup.reference,
+        reason=REVIEW_REASONS[kind],
+        detail=detail,
+        topup_id=topup.id,
     )
 
 

@@ -417,3 +417,23 @@ async def test_an_unknown_reference_case_offers_no_refund(
     await post_webhook(client, webhook_body(transid, "FAILED"))
     answer = await act(client, await case_of(pool, "unknown_reference", transid), "refund")
     assert (answer.status_code, answer.json()["code"]) == (422, "action_not_offered")
+
+
+async def test_requeries_racing_contradicting_webhooks_all_answer_and_move_no_money(
+    client: httpx.AsyncClient, make_user: MakeUser, pool: asyncpg.Pool, selcom: FakeSelcom
+) -> None:
+    user = await make_user(3000)
+    reference = (await buy(client, user)).json()["reference"]  # completed at once
+    await post_webhook(client, webhook_body(reference, "FAILED"))
+    case_id = await case_of(pool, "contradicting_statuses", reference)
+    selcom.query_answers[reference] = FAILED  # Selcom now contradicts our record too
+    answers = await asyncio.gather(
+        *(act(client, case_id, "requery", f"ops-{i}") for i in range(5)),
+        *(post_webhook(client, webhook_body(reference, "FAILED")) for _ in range(5)),
+    )
+    assert [a.status_code for a in answers] == [201] * 5 + [200] * 5  # no deadlock, no 5xx
+    assert {a.json()["outcome"] for a in answers[5:]} == {"contradicting"}
+    row = await topup_row(pool, reference)
+    assert (row["status"], row["refunds"]) == ("completed", 0)
+    assert await balance_of(pool, user) == Decimal("2000.00")
+    assert (await case_view(client, case_id))["status"] == "open"
