@@ -30,7 +30,7 @@ from topup.schemas import SelcomNotification
 
 log = get_logger("topup")
 
-# What told us a topup's fate; "ops" is an operations action (docs/DESIGN.md §18).
+# What told us a topup's fate; "ops" is an operations action (docs/DESIGN.md, "Topup operations").
 Source = Literal["process", "webhook", "query", "ops"]
 # The kinds of case topup opens, one per exception a person must resolve.
 SLA_BREACHED = "sla_breached"
