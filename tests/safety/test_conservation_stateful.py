@@ -72,6 +72,8 @@ DEPOSITS = [Decimal(v) for v in ("100", "2500.75", "50000")]
 # Webhook statuses that are no verdict: noted, never settled on.
 NOT_A_VERDICT = ["PENDING", "FAIL", "ERROR", "PROCESSING"]
 TICK = ReconcileConfig(interval_seconds=0, after_seconds=0, sla_seconds=300)
+# The SLA passes for every pending topup at once; nothing is old enough to be queried.
+SLA_PASSES = ReconcileConfig(interval_seconds=0, after_seconds=86_400, sla_seconds=0)
 FINAL = {"SUCCESS": "completed", "FAILED": "failed"}
 SETTINGS = settings(
     max_examples=60,
@@ -100,6 +102,7 @@ class Topup:
     amount: Decimal
     truth: str  # what Selcom will eventually say: completed | failed
     signalled: bool  # the service has been told something definitive
+    ops: str | None = None  # the status an ops action gave it against Selcom's word, if any
 
 
 @dataclass
@@ -134,6 +137,8 @@ class MoneyMachine(RuleBasedStateMachine):
         self.keys: dict[tuple[str, str], tuple[dict[str, Any], str]] = {}  # → (body, id)
         self.deposit_refs: list[tuple[str, Decimal, str]] = []  # (account, amount, reference)
         self.ops_cases: list[OpsCase] = []  # treasury cases this example opened
+        self.proposals: dict[int, tuple[str, str]] = {}  # ops action id → (reference, action)
+        self.ops_refunded: set[str] = set()  # topup ids an ops action refunded
 
     def run(self, coro: Any) -> Any:
         return self.loop.run(coro)
@@ -339,8 +344,9 @@ class MoneyMachine(RuleBasedStateMachine):
         return [r for r in self.topups if r in txns and not txns[r].final]
 
     def decided(self) -> list[str]:
+        """Decided by Selcom, and not overridden by ops (Selcom's word on those contradicts)."""
         txns = self.svc.selcom.txns
-        return [r for r in self.topups if r in txns and txns[r].final]
+        return [r for r in self.topups if r in txns and txns[r].final and not self.topups[r].ops]
 
     @precondition(lambda self: bool(self.undecided()))
     @rule(data=st.data())
@@ -978,6 +984,123 @@ class MoneyMachine(RuleBasedStateMachine):
 
         self.run(go())
 
+    # --- topup operations (docs/DESIGN.md, "Topup operations") ----------------------------
+
+    async def sla_passes(self) -> None:
+        """Time passes the SLA: every pending topup becomes an sla_breached case (no queries)."""
+        assert (await reconcile_once(self.svc.topup_ports, SLA_PASSES)).ran
+        self.stats["ops_sla_sweeps"] += 1
+
+    async def open_sla_cases(self) -> list[tuple[int, str]]:
+        """(case id, reference) of this example's open SLA cases with no proposal waiting, in
+        the order the example made the topups."""
+        rows = await self.svc.pool.fetch(
+            "SELECT c.id, c.subject FROM topup.cases c WHERE c.kind = 'sla_breached' "
+            "AND c.status = 'open' AND c.subject = ANY($1) AND NOT EXISTS (SELECT 1 FROM "
+            "topup.case_actions a WHERE a.case_id = c.id AND a.status = 'proposed')",
+            list(self.topups),
+        )
+        by_reference = {r["subject"]: int(r["id"]) for r in rows}
+        return [(by_reference[r], r) for r in self.topups if r in by_reference]
+
+    async def ops_post(self, path: str, body: dict[str, Any], user: str) -> httpx.Response:
+        headers = bearer(user, roles=("ops",))
+        return await self.svc.topup.post(f"/topup/ops{path}", json=body, headers=headers)
+
+    def ops_applied(self, reference: str, status: str) -> None:
+        """An ops action settled this topup: Selcom's word if it agrees, else an override."""
+        topup = self.topups[reference]
+        if status == topup.truth:
+            topup.signalled = True
+        else:
+            topup.ops = status
+        if status == "failed":
+            self.ops_refunded.add(topup.topup_id)
+
+    @rule(data=st.data(), action=st.sampled_from(["refund", "mark_completed"]))
+    def ops_proposes(self, data: st.DataObject, action: str) -> None:
+        """The SLA passes; then a refund (at once on Selcom's final failure, else a proposal)
+        or a mark_completed (always a proposal) on an open SLA case."""
+        self.run(self.sla_passes())
+        cases: list[tuple[int, str]] = self.run(self.open_sla_cases())
+        if not cases:
+            return
+        case_id, reference = data.draw(st.sampled_from(cases))
+
+        async def go() -> None:
+            before = (await self.statuses())[reference]
+            body = {"action": action, "reason": "the customer called"}
+            answer = await self.ops_post(f"/cases/{case_id}/actions", body, "ops-ada")
+            self.stats["ops_proposals_sent"] += 1
+            if answer.status_code == 422:  # a refund at once of a topup settled since its case
+                assert (answer.json()["code"], before) == ("action_refused", "failed"), answer.text
+                self.stats["ops_refused_settled_meanwhile"] += 1
+                return
+            assert answer.status_code == 201, answer.text
+            after = (await self.statuses())[reference]
+            if answer.json()["status"] == "applied":  # only a refund on Selcom's final failure
+                assert (action, before, after) == ("refund", "pending", "failed"), answer.text
+                assert self.topups[reference].truth == "failed"
+                self.ops_applied(reference, "failed")
+                self.stats["ops_refunds_at_once"] += 1
+                return
+            assert (answer.json()["status"], after) == ("proposed", before), answer.text
+            self.proposals[answer.json()["id"]] = (reference, action)
+
+        self.run(go())
+
+    @precondition(lambda self: bool(self.proposals))
+    @rule(data=st.data(), copies=st.integers(1, 6))
+    def ops_approves(self, data: st.DataObject, copies: int) -> None:
+        """The proposer's own approval is 403; `copies` other ops users approve at once: at most
+        one applies, the others find it decided (409) or are refused (422: the topup settled
+        meanwhile, or Selcom's fresh answer, which may differ between approvals while its query
+        lags, says otherwise); refused, nothing moves and the proposal still waits."""
+        action_id = data.draw(st.sampled_from(list(self.proposals)))
+        reference, action = self.proposals[action_id]
+
+        async def go() -> None:
+            own = await self.ops_post(f"/actions/{action_id}/approve", {}, "ops-ada")
+            assert own.status_code == 403, own.text
+            before = (await self.statuses())[reference]
+            answers = await asyncio.gather(
+                *(
+                    self.ops_post(f"/actions/{action_id}/approve", {}, f"ops-{i}")
+                    for i in range(copies)
+                )
+            )
+            codes = sorted(a.status_code for a in answers)
+            after = (await self.statuses())[reference]
+            self.stats["ops_approvals_sent"] += copies
+            self.stats["duplicates_ops_approval"] += copies - 1
+            assert set(codes) <= {201, 409, 422}, [a.text for a in answers]
+            if 201 not in codes:  # refused: the proposal still waits
+                assert (codes, after) == ([422] * copies, before), (codes, before, after)
+                self.stats["ops_approvals_refused"] += 1
+                return
+            assert codes.count(201) == 1, [a.text for a in answers]
+            assert before == "pending"
+            assert after == ("failed" if action == "refund" else "completed")
+            self.ops_applied(reference, after)
+            del self.proposals[action_id]
+            self.stats[f"ops_{action}_applied"] += 1
+
+        self.run(go())
+
+    @precondition(lambda self: bool(self.proposals))
+    @rule(data=st.data())
+    def ops_rejects(self, data: st.DataObject) -> None:
+        """Another ops user rejects a proposal: nothing moves, the case stays open."""
+        action_id = data.draw(st.sampled_from(list(self.proposals)))
+
+        async def go() -> None:
+            answer = await self.ops_post(f"/actions/{action_id}/reject", {}, "ops-bola")
+            assert (answer.status_code, answer.json()["status"]) == (201, "rejected")
+            del self.proposals[action_id]
+            self.stats["ops_rejections"] += 1
+
+        self.run(go())
+
     # --- after every step -----------------------------------------------------------------
 
     @invariant()
@@ -991,6 +1114,9 @@ class MoneyMachine(RuleBasedStateMachine):
             assert set(current) == {r for r, t in self.topups.items() if t.user_id in user_ids}
             for reference, status in current.items():
                 topup = self.topups[reference]
+                if topup.ops is not None:  # an approved override: what ops decided, for good
+                    assert status == topup.ops, (reference, status, topup)
+                    continue
                 # Never the opposite of what Selcom said; settled once Selcom's word arrived.
                 assert status in ("pending", topup.truth), (reference, status, topup)
                 if topup.signalled:
@@ -1005,6 +1131,12 @@ class MoneyMachine(RuleBasedStateMachine):
             lost += await account_drift(self.svc.pool, user_ids)
             assert lost == 0, lost
             assert await applied_twice(self.svc.pool, user_ids) == 0
+            # Ops refunds are counted: exactly the ones the model saw an ops action apply.
+            by_ops = await self.svc.pool.fetch(
+                "SELECT topup_id FROM topup.refunds WHERE source = 'ops' AND user_id = ANY($1)",
+                user_ids,
+            )
+            assert {r["topup_id"] for r in by_ops} == self.ops_refunded
             self.stats["conservation_checks"] += 1
 
         self.run(go())

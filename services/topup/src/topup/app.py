@@ -20,6 +20,7 @@ from betfuz_common.webhooks import WebhookGate
 from topup.config import TopupSettings
 from topup.errors import ERRORS
 from topup.metrics import TopupMetrics
+from topup.operations import OPERATIONS
 from topup.reconcile import ReconcileConfig, run_forever
 from topup.routes import api, providers
 from topup.runtime import open_ports
@@ -84,6 +85,7 @@ def create_app(
                 "X-Selcom-Signature", secret_list(settings.selcom_api_secret), "sha256"
             ),
             metrics=service_metrics,
+            operations=OPERATIONS,
             amend_document=lambda doc: document_bounds(doc, settings),
             validation_context={
                 "amount_bounds": (settings.topup_min_amount, settings.topup_max_amount)

@@ -37,6 +37,14 @@ class NoProductCodeForAirtime(Exception):
     """Airtime is bought by amount: a productCode means the client meant data."""
 
 
+class TopupNotPending(Exception):
+    """An operations action for a pending topup found it settled (by a webhook or a query
+    meanwhile): nothing changed."""
+
+    def __init__(self, status: object) -> None:
+        super().__init__(f"the topup is already {status}")
+
+
 ERRORS: ErrorMap = {
     ProviderUnavailable: ProblemType(
         503,

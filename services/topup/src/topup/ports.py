@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Literal, Protocol
 import asyncpg
 
 from betfuz_common.idempotency import IdempotencyStore
+from betfuz_common.ops.domain import Operations
 from topup.metrics import TopupMetrics
 
 if TYPE_CHECKING:
@@ -83,6 +84,7 @@ class TopupPorts:
     catalogue: Catalogue
     metrics: TopupMetrics
     idempotency: IdempotencyStore
+    operations: Operations  # where the service's exceptions become cases (topup.operations)
     check_after_seconds: float = 180.0
 
     def provider(self, name: str) -> AirtimeProvider:

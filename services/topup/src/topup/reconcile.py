@@ -128,12 +128,14 @@ async def _flag_sla_breaches(
     async with conn.transaction():
         for topup in await repo.newly_over_sla(conn, config.sla_seconds):
             detail = {"created_at": topup.created_at.isoformat(), "attempts": topup.attempts}
-            await repo.flag_for_review(
+            await service.open_topup_case(
+                ports,
                 conn,
-                reference=topup.reference,
-                reason="sla_breached",
+                topup,
+                kind=service.SLA_BREACHED,
+                reason=f"still pending after {config.sla_seconds:g} s and "
+                f"{topup.attempts} status queries",
                 detail=detail,
-                topup_id=topup.id,
             )
             ports.metrics.sla_breaches.inc()
             report.flagged += 1

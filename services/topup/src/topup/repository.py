@@ -169,6 +169,16 @@ async def get_by_reference(conn: Conn, reference: str) -> Topup | None:
     )
 
 
+async def lock_by_reference(conn: Conn, reference: str) -> Topup | None:
+    """The topup, its row locked until the caller's transaction ends."""
+    return _one(
+        await conn.fetchrow(
+            f"SELECT {COLUMNS} FROM topup.topup_transactions WHERE reference = $1 FOR UPDATE",  # noqa: S608
+            reference,
+        )
+    )
+
+
 async def get_owned(conn: Conn, user_id: str, topup_id: str) -> Topup | None:
     return _one(
         await conn.fetchrow(

@@ -15,6 +15,7 @@ from betfuz_common.settings import secret_list
 from topup.catalogue import Catalogue
 from topup.config import TopupSettings
 from topup.metrics import TopupMetrics
+from topup.operations import OPERATIONS
 from topup.ports import TopupPorts
 from topup.provider import SelcomProvider
 from topup.routing import Router
@@ -89,6 +90,7 @@ async def open_ports(
                 catalogue=Catalogue(settings.topup_plans_ttl_seconds),
                 metrics=metrics,
                 idempotency=IdempotencyStore("topup"),
+                operations=OPERATIONS,
                 check_after_seconds=settings.topup_reconcile_after_seconds,
             )
     finally:

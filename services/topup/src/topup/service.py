@@ -17,6 +17,7 @@ from betfuz_common.db import Conn
 from betfuz_common.errors import WalletNotFound
 from betfuz_common.idempotency import RETENTION, IdempotentRequest, Replay, fingerprint
 from betfuz_common.logging import get_logger
+from betfuz_common.ops.service import open_case
 from betfuz_common.pagination import Slice, slice_of
 from betfuz_common.webhooks import SignedPayloadRefused
 from betfuz_common.webhooks import keep_refused as keep_refused_notification
@@ -30,6 +31,7 @@ from topup.errors import (
     ProductCodeRequired,
     ProviderUnavailable,
     TopupNotFound,
+    TopupNotPending,
     UnknownProduct,
 )
 from topup.ports import AirtimeProvider, Plan, ProcessOrder, ProviderResult, TopupPorts
@@ -38,7 +40,20 @@ from topup.schemas import SelcomNotification, VtpassNotification
 
 log = get_logger("topup")
 
-Source = Literal["process", "webhook", "query"]
+# What told us a topup's fate; "ops" is an operations action (docs/DESIGN.md, "Topup operations").
+Source = Literal["process", "webhook", "query", "ops"]
+# The kinds of case topup opens, one per exception a person must resolve.
+SLA_BREACHED = "sla_breached"
+CONTRADICTING_STATUSES = "contradicting_statuses"
+UNKNOWN_REFERENCE = "unknown_reference"
+# review_items' reason for each kind of case (the older table's own words).
+REVIEW_REASONS = {
+    SLA_BREACHED: "sla_breached",
+    CONTRADICTING_STATUSES: "contradicting_status",
+    UNKNOWN_REFERENCE: "unknown_reference",
+}
+# The provider whose signed webhook `handle_notification` reads (a topup names its own provider).
+SELCOM = "selcom"
 Settled = Literal["applied", "duplicate", "contradicting", "unknown_reference", "noted"]
 PageKey = tuple[datetime, str]  # (created_at, id) of the last topup a page showed
 DERIVED_PREFIX = "derived:"
@@ -293,6 +308,69 @@ async def ask_provider(ports: TopupPorts, topup: Topup) -> ProviderResult:
     return result
 
 
+def case_refs(topup: Topup) -> dict[str, str]:
+    """What a case about a topup names: ours and the provider's references, the customer."""
+    refs = {
+        "topupId": topup.id,
+        "reference": topup.reference,
+        "transid": topup.transid,
+        "userId": topup.user_id,
+        "provider": topup.provider,
+    }
+    if topup.external_reference:
+        refs["externalReference"] = topup.external_reference
+    return refs
+
+
+async def open_topup_case(
+    ports: TopupPorts,
+    conn: Conn,
+    topup: Topup,
+    *,
+    kind: str,
+    reason: str,
+    detail: dict[str, Any],
+) -> None:
+    """The case and the review item for an exception about one topup, in the caller's
+    transaction (review_items stays for what reads it; the case is what ops acts on).
+
+    The case row is locked before the topup row (flag_for_review updates it), the order an ops
+    action takes them in, so a contradicting notification racing an action cannot deadlock."""
+    await open_case(
+        conn,
+        ports.operations,
+        kind=kind,
+        subject=topup.reference,
+        reason=reason,
+        refs=case_refs(topup),
+        amounts={"amount": topup.amount},
+        detail=detail,
+    )
+    await repo.flag_for_review(
+        conn,
+        reference=topup.reference,
+        reason=REVIEW_REASONS[kind],
+        detail=detail,
+        topup_id=topup.id,
+    )
+
+
+async def settle_pending(
+    ports: TopupPorts, conn: Conn, reference: str, result: ProviderResult
+) -> Topup:
+    """An operations action's settlement of a topup that must still be pending: the row is
+    locked first, and one that settled meanwhile is refused (`TopupNotPending`) with nothing
+    moved. Otherwise the normal path: completion, or failure with its one refund."""
+    current = await repo.lock_by_reference(conn, reference)
+    if current is None:
+        raise TopupNotFound
+    if current.status is not TopupStatus.PENDING:
+        raise TopupNotPending(current.status)
+    _, topup = await _settle(ports, conn, reference, result, "ops")
+    assert topup is not None, "a locked pending topup settles"
+    return topup
+
+
 async def apply_result(
     ports: TopupPorts, conn: Conn, reference: str, result: ProviderResult, source: Source
 ) -> Topup | None:
@@ -354,8 +432,13 @@ async def _settle(
         "source": source,
         "result_code": result.result_code,
     }
-    await repo.flag_for_review(
-        conn, reference=reference, reason="contradicting_status", detail=detail, topup_id=current.id
+    await open_topup_case(
+        ports,
+        conn,
+        current,
+        kind=CONTRADICTING_STATUSES,
+        reason=f"recorded {current.status.value}, then {source} reported {wanted.value}",
+        detail=detail,
     )
     log.warning("topup_contradicting_status", reference=reference, **detail)
     # flag_for_review changed the row (review_flag): read it as it is now.
@@ -378,6 +461,15 @@ async def handle_notification(ports: TopupPorts, note: SelcomNotification) -> Se
         if settled == "unknown_reference":
             await repo.flag_for_review(
                 conn, reference=order_id, reason="unknown_reference", detail=payload
+            )
+            await open_case(
+                conn,
+                ports.operations,
+                kind=UNKNOWN_REFERENCE,
+                subject=order_id,
+                reason=f"a signed {SELCOM} notification for a transid we never issued",
+                refs={"reference": order_id, "transid": order_id, "provider": SELCOM},
+                detail=payload,
             )
             log.warning("topup_webhook_unknown_reference", reference=order_id)
         await repo.record_webhook(conn, payload, settled)
