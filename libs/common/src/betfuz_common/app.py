@@ -171,6 +171,9 @@ def create_service_app(service: ServiceApp) -> Starlette:
         exception_handlers=exception_handlers(service.errors),  # type: ignore[arg-type]
         lifespan=service.lifespan,
     )
+    # No redirect from `/x/` to `/x`: an API answers the path it was asked, and an empty path
+    # parameter (`/ledger/ops/cases/`) is a 404 problem, not a 307 to another operation.
+    app.router.redirect_slashes = False
     app.state.metrics = metrics
     app.state.webhook_gate = service.webhook_gate
     app.state.validation_context = service.validation_context

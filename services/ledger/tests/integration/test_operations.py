@@ -293,6 +293,13 @@ async def test_only_ops_tokens_reach_the_ledger_ops_api(client: httpx.AsyncClien
     assert (await client.get("/ledger/ops/audit", headers=ADA)).status_code == 200
 
 
+async def test_an_empty_case_id_is_a_404_problem_not_a_redirect(client: httpx.AsyncClient) -> None:
+    for path in ("/ledger/ops/cases/", "/ledger/ops/cases//", "/ledger/entries/"):
+        answer = await client.get(path, headers=ADA)
+        assert answer.status_code == 404, path
+        assert answer.headers["content-type"] == "application/problem+json"
+
+
 async def test_the_backlog_gauge_counts_the_entries_the_worker_still_has_to_record(
     ledger_pool: asyncpg.Pool, worker: Worker, fake: FakeChain, clock: Clock
 ) -> None:
