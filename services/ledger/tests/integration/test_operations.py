@@ -26,7 +26,7 @@ from ledger.app import create_app, read_metrics
 from ledger.bet_encoding import bet_hash
 from ledger.chain import connect
 from ledger.metrics import LedgerMetrics
-from ledger.ports import ChainFactory
+from ledger.ports import ChainFactory, Recording
 from ledger.worker import Worker, WorkerConfig
 from services.ledger.tests.integration.fake_chain import FakeChain
 from services.ledger.tests.integration.support import (
@@ -210,6 +210,34 @@ async def test_a_retry_puts_the_entry_back_once_and_the_slip_is_recorded_once(
     assert entries[wins[1][0]]["set_aside_at"] is not None  # its own case still waits
     remaining = await open_cases(client, "entry_failing")
     assert [c["refs"]["betSlipId"] for c in remaining] == [wins[1][0]]
+
+
+async def test_a_retry_of_a_win_already_on_chain_confirms_it_from_its_event_without_a_send(
+    ledger_pool: asyncpg.Pool,
+    worker: Worker,
+    fake: FakeChain,
+    clock: Clock,
+    client: httpx.AsyncClient,
+) -> None:
+    (win,) = big_wins(1)
+    await add_slips(ledger_pool, [win])
+    await fail_past_retries(worker, fake, clock)
+    # Recorded after all, by a transaction whose answer never reached us.
+    fake.block += 1
+    fake.records[bet_hash(win[0])] = Recording("0x" + "77" * 32, fake.block, int(win[2] * 100))
+    fake.send_error = None
+    (case,) = await open_cases(client)
+    assert (await act(client, case["id"], "retry")).status_code == 201
+
+    result = await worker.tick()
+
+    assert (result.sent, result.confirmed, len(fake.txs)) == (0, 1, 0)
+    entry = (await entries_by_slip(ledger_pool))[win[0]]
+    assert (entry["status"], entry["tx_hash"], entry["block_number"]) == (
+        "confirmed",
+        "0x" + "77" * 32,
+        fake.block,
+    )
 
 
 async def test_a_retried_entry_that_fails_past_its_retries_again_opens_a_new_case(
