@@ -54,6 +54,7 @@ async def run_audit(
     *,
     batch_size: int,
     report: Callable[[Mismatch], None],
+    log_block_range: int = 2000,  # LEDGER_LOG_BLOCK_RANGE: the widest eth_getLogs call
     clock: Clock = utc_now,
 ) -> AuditSummary:
     started = clock()
@@ -66,7 +67,7 @@ async def run_audit(
             if not batch:
                 break
             after_id = batch[-1].id
-            findings = await _compare(chain, batch)
+            findings = await _compare(chain, batch, log_block_range)
             checked += len(batch)
             if findings:
                 async with pool.acquire() as conn, conn.transaction():
@@ -85,7 +86,9 @@ async def run_audit(
 Finding = tuple[Entry, list[str], dict[str, Any]]
 
 
-async def _compare(chain: LedgerChainPort, batch: Sequence[Entry]) -> list[Finding]:
+async def _compare(
+    chain: LedgerChainPort, batch: Sequence[Entry], log_block_range: int
+) -> list[Finding]:
     # The hash is recomputed from the bet slip id: a changed row cannot point the check at
     # another bet's record.
     expected = [bet_hash(entry.bet_slip_id) for entry in batch]
@@ -96,14 +99,22 @@ async def _compare(chain: LedgerChainPort, batch: Sequence[Entry]) -> list[Findi
             return await chain.get_bet_record(key)
 
     records = await asyncio.gather(*(record_of(key) for key in expected))
-    recorded = [key for key, record in zip(expected, records, strict=True) if record is not None]
-    # From the earliest block any entry of the batch may have been sent at; the search stops
-    # once every recorded bet's event is found.
-    from_block = min(
-        (b for e in batch for b in (e.search_from_block, e.block_number) if b is not None),
-        default=0,
-    )
-    recordings = await chain.find_recordings(recorded, from_block) if recorded else {}
+    recorded = [
+        (entry, key) for entry, key, record in zip(batch, expected, records, strict=True) if record
+    ]
+    recordings: dict[bytes, Recording] = {}
+    for start, group in _windows(recorded, log_block_range):
+        end = start + log_block_range - 1  # one eth_getLogs call
+        recordings |= await chain.find_recordings([key for _, key in group], start, end)
+    # Not where our books say: look from the earliest block it may have been sent at, so the
+    # report says where the chain has it (a mismatch either way).
+    astray = [(entry, key) for entry, key in recorded if key not in recordings]
+    if astray:
+        since = min(
+            (b for e, _ in astray for b in (e.search_from_block, e.block_number) if b is not None),
+            default=0,
+        )
+        recordings |= await chain.find_recordings([key for _, key in astray], since)
     findings: list[Finding] = []
     for entry, key, record in zip(batch, expected, records, strict=True):
         recording = recordings.get(key)
@@ -112,6 +123,23 @@ async def _compare(chain: LedgerChainPort, batch: Sequence[Entry]) -> list[Findi
         if failed:
             findings.append((entry, failed, _on_chain(record, recording)))
     return findings
+
+
+def _windows(
+    recorded: Sequence[tuple[Entry, bytes]], width: int
+) -> list[tuple[int, list[tuple[Entry, bytes]]]]:
+    """The recorded bets grouped by the block our books say they are in, in windows of `width`
+    blocks: one eth_getLogs call each, however far apart the batch's entries were recorded (a
+    batch of rare wins can span weeks of blocks; scanning all of them would be thousands of
+    calls)."""
+    windows: list[tuple[int, list[tuple[Entry, bytes]]]] = []
+    for entry, key in sorted(recorded, key=lambda pair: pair[0].block_number or 0):
+        block = entry.block_number or 0
+        if windows and block - windows[-1][0] < width:
+            windows[-1][1].append((entry, key))
+        else:
+            windows.append((block, [(entry, key)]))
+    return windows
 
 
 def _on_chain(record: BetRecord | None, recording: Recording | None) -> dict[str, Any]:

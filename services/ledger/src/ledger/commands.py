@@ -128,7 +128,11 @@ async def _audit(
     pool = await create_pool(settings.database_url.get_secret_value(), min_size=1, max_size=2)
     try:
         return await run_audit(
-            pool, open_chain, batch_size=batch_size, report=lambda m: print(describe(m))
+            pool,
+            open_chain,
+            batch_size=batch_size,
+            report=lambda m: print(describe(m)),
+            log_block_range=settings.ledger_log_block_range,
         )
     finally:
         await pool.close()

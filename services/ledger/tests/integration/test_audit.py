@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -20,9 +20,13 @@ from betfuz_testing.anvil import Anvil
 from betfuz_testing.processes import free_port
 from betfuz_testing.tokens import bearer
 from ledger.app import create_app, read_metrics
+from ledger.audit import Mismatch, run_audit
+from ledger.bet_encoding import bet_hash
 from ledger.commands import audit_command
 from ledger.config import LedgerSettings
 from ledger.metrics import LedgerMetrics
+from ledger.ports import Recording
+from services.ledger.tests.integration.fake_chain import FakeChain
 from services.ledger.tests.integration.support import (
     SettingsFactory,
     Slip,
@@ -217,3 +221,72 @@ async def test_an_audit_that_cannot_read_the_chain_exits_3_and_records_no_run(
     assert "secret-key" not in err
     async with ledger_pool.acquire() as conn:
         assert await conn.fetchval("SELECT count(*) FROM ledger.audit_runs") == 0
+
+
+class CountingChain(FakeChain):
+    """The in-memory chain, noting every BetRecorded search the audit makes."""
+
+    def __init__(self) -> None:
+        super().__init__(block=20_000)
+        self.searches: list[tuple[int, int | None]] = []
+
+    async def find_recordings(
+        self, bet_hashes: Sequence[bytes], from_block: int, to_block: int | None = None
+    ) -> dict[bytes, Recording]:
+        self.searches.append((from_block, to_block))
+        return await super().find_recordings(bet_hashes, from_block, to_block)
+
+
+async def confirmed_at_blocks(pool: asyncpg.Pool, fake: FakeChain, blocks: list[int]) -> list[str]:
+    ids = []
+    async with pool.acquire() as conn:
+        for i, block in enumerate(blocks):
+            slip = f"bet_far_{i}_{block}"
+            tx = f"0x{block:064x}"
+            fake.records[bet_hash(slip)] = Recording(tx, block, 100_000_000)
+            await conn.execute(
+                """INSERT INTO ledger.ledger_entries (bet_slip_id, bet_hash, win_amount, status,
+                       tx_hash, block_number, search_from_block, sent_tx_hashes, confirmed_at)
+                   VALUES ($1, $2, 1000000, 'confirmed', $3::text, $4::bigint, $4::bigint - 1,
+                           ARRAY[$3::text], now())""",
+                slip,
+                bet_hash(slip).hex(),
+                tx,
+                block,
+            )
+            ids.append(slip)
+    return ids
+
+
+async def test_the_audit_reads_far_apart_recordings_with_one_search_per_window_of_blocks(
+    ledger_pool: asyncpg.Pool,
+) -> None:
+    fake = CountingChain()
+    await confirmed_at_blocks(ledger_pool, fake, [100, 150, 5_000, 9_000, 9_100])
+    found: list[Mismatch] = []
+
+    summary = await run_audit(
+        ledger_pool, fake.factory(), batch_size=10, report=found.append, log_block_range=2000
+    )
+
+    assert (summary.checked, summary.mismatched, found) == (5, 0, [])
+    assert fake.searches == [(100, 2099), (5_000, 6_999), (9_000, 10_999)]
+
+
+async def test_a_block_moved_beyond_its_window_is_found_again_from_where_it_may_have_been_sent(
+    ledger_pool: asyncpg.Pool,
+) -> None:
+    fake = CountingChain()
+    near, far = await confirmed_at_blocks(ledger_pool, fake, [100, 5_000])
+    await tamper(ledger_pool, near, "block_number = 99")  # its window still holds 100
+    await tamper(ledger_pool, far, "block_number = 15000")  # beyond it: a search from the send
+    found: list[Mismatch] = []
+
+    summary = await run_audit(
+        ledger_pool, fake.factory(), batch_size=10, report=found.append, log_block_range=2000
+    )
+
+    assert summary.mismatched == 2
+    chain_blocks = {m.entry.bet_slip_id: (m.failed, m.chain["blockNumber"]) for m in found}
+    assert chain_blocks == {near: (["block_number"], 100), far: (["block_number"], 5_000)}
+    assert fake.searches[-1] == (4_999, None)
