@@ -28,16 +28,16 @@ class AuditFigures(Collector):
     def collect(self) -> Iterator[Metric]:
         mismatches = CounterMetricFamily(
             "ledger_audit_mismatches",
-            "Confirmed entries the chain audit found not matching the chain (hash, amount, block)",
+            "Confirmed entries whose hash, amount or block differs from the chain's, summed over "
+            "every audit run",
         )
         mismatches.add_metric([], float(self.mismatches))
         yield mismatches
         last = GaugeMetricFamily(
             "ledger_audit_last_run_timestamp_seconds",
-            "When the last chain audit finished (unix seconds); absent before the first",
+            "Unix time of the last completed audit (0 before the first)",
         )
-        if self.last_run is not None:
-            last.add_metric([], self.last_run)
+        last.add_metric([], self.last_run or 0.0)
         yield last
 
 
@@ -49,15 +49,37 @@ class LedgerMetrics:
             "Entries set aside by the worker because they can never be recorded on chain",
             registry=registry,
         )
-        self.failed = Counter(
-            "ledger_entries_failed_total",
-            "Failed recording attempts, one per entry per attempt (retried with backoff)",
-            registry=registry,
-        )
         self.backlog = Gauge(
             "ledger_backlog_entries",
-            "Entries waiting to be recorded on chain (pending, submitted or failed and queued)",
+            "Entries waiting to be recorded on chain (read from the database, alike on every "
+            "replica)",
             registry=registry,
         )
+        self.failed = Counter(
+            "ledger_entries_failed_total",
+            "Entry recordings that failed (retried with backoff until they succeed)",
+            registry=registry,
+        )
+        self.confirmed = Counter(
+            "ledger_entries_confirmed_total", "Entries confirmed on chain (their block final)",
+            registry=registry,
+        )  # fmt: skip
+        # Gas is what recording costs: per confirmed entry it says whether batching still works.
+        self.gas_used = Counter(
+            "ledger_gas_used_total", "Gas used by the recording transactions that became final",
+            registry=registry,
+        )  # fmt: skip
+        self.gas_price = Gauge(
+            "ledger_gas_price_wei", "Effective gas price of the last final recording transaction",
+            registry=registry,
+        )  # fmt: skip
+        # ledger_audit_mismatches_total, ledger_audit_last_run_timestamp_seconds: from the
+        # database, see AuditFigures.
         self.audit = AuditFigures()
         registry.register(self.audit)
+
+    def spent(self, gas_used: int, gas_price_wei: int) -> None:
+        """A final transaction's cost (a reverted one cost gas too)."""
+        self.gas_used.inc(gas_used)
+        if gas_price_wei:
+            self.gas_price.set(gas_price_wei)

@@ -164,6 +164,7 @@ class Worker:
                 log.info("ledger_tick_skipped", reason="another worker holds the tick")
                 return TickResult(ran=False)
             result = await self._tick()
+        self._metrics.failed.inc(result.failed)
         log.info(
             "ledger_tick_done",
             claimed=result.claimed,
@@ -190,15 +191,13 @@ class Worker:
             error = describe_error(exc, hide=self._hide)
             log.warning("ledger_chain_unavailable", error=error)
             async with self._pool.acquire() as conn:
-                failed = await repo.fail_all_due(
+                result.failed += await repo.fail_all_due(
                     conn,
                     error=error,
                     now=self._clock(),
                     retry_base_seconds=self._config.retry_base_seconds,
                     retry_max_seconds=self._config.retry_max_seconds,
                 )
-            self._metrics.failed.inc(failed)
-            result.failed += failed
         return result
 
     async def _claim(self, now: datetime) -> int:
@@ -412,7 +411,6 @@ class Worker:
                 attempts=entry.attempts,
                 error=error,
             )
-        self._metrics.failed.inc(len(entries))
         result.failed += len(entries)
         result.set_aside += len(parked)
 

@@ -346,7 +346,7 @@ async def test_the_backlog_gauge_counts_the_entries_the_worker_still_has_to_reco
     await read_metrics(ledger_pool, metrics)
     assert registry.get_sample_value("ledger_backlog_entries") == 0
     assert registry.get_sample_value("ledger_audit_mismatches_total") == 0
-    assert registry.get_sample_value("ledger_audit_last_run_timestamp_seconds") is None
+    assert registry.get_sample_value("ledger_audit_last_run_timestamp_seconds") == 0
 
 
 async def test_on_anvil_a_win_refused_by_the_contract_becomes_a_case_and_a_retry_records_it_once(
