@@ -1,6 +1,7 @@
 """The ledger as it runs: anvil, `python -m ledger deploy`, the service with its in-process
 worker, `python -m ledger worker --once` run twice at the same moment, a win the contract cannot
-hold, and verify over real HTTP while the chain node is down."""
+hold, `python -m ledger audit` before and after a row is changed, and verify over real HTTP
+while the chain node is down."""
 
 from __future__ import annotations
 
@@ -184,6 +185,41 @@ async def test_a_one_shot_worker_sets_aside_a_win_the_contract_cannot_hold_and_r
     assert row["status"] == "failed"
     assert row["set_aside_at"] is not None
     assert "out of range" in row["error_message"]
+
+
+async def test_the_audit_command_passes_a_recorded_chain_and_fails_on_a_changed_row(
+    database: str, node: Anvil
+) -> None:
+    env = base_env(database, node)
+    env |= deploy(env)
+    ids = await add_big_wins(database, 3)
+    worker = python_m(["ledger", "worker", "--once"], env)
+    _, worker_err = worker.communicate(timeout=120)
+    assert worker.returncode == 0, worker_err
+
+    clean = python_m(["ledger", "audit"], env)
+    clean_out, clean_err = clean.communicate(timeout=120)
+    async with connected(database) as conn:
+        await conn.execute(
+            "UPDATE ledger.ledger_entries SET block_number = block_number + 1"
+            " WHERE bet_slip_id = $1",
+            ids[1],
+        )
+    tampered = python_m(["ledger", "audit"], env)
+    tampered_out, tampered_err = tampered.communicate(timeout=120)
+
+    # The logs share stdout; the counts are the last line.
+    assert clean.returncode == 0, clean_err
+    assert json.loads(clean_out.splitlines()[-1])["checked"] == 3
+    assert tampered.returncode == 1, tampered_err
+    counts = json.loads(tampered_out.splitlines()[-1])
+    assert (counts["mismatched"], counts["cases_opened"]) == (1, 1)
+    (line,) = [line for line in tampered_out.splitlines() if line.startswith("mismatch ")]
+    assert f"betSlipId={ids[1]} failed=block_number " in line
+    async with connected(database) as conn:
+        case = await conn.fetchrow("SELECT kind, refs FROM ledger.cases WHERE status = 'open'")
+    assert case is not None
+    assert (case["kind"], json.loads(case["refs"])["betSlipId"]) == ("audit_mismatch", ids[1])
 
 
 async def test_verify_over_http_answers_our_own_refusals_as_4xx_and_only_the_chain_as_502(

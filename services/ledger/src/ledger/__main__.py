@@ -1,4 +1,4 @@
-"""`python -m ledger [serve|migrate|deploy|worker [--once]]`."""
+"""`python -m ledger [serve|migrate|deploy|worker [--once]|audit]`."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import sys
 
 from betfuz_common.cli import ServiceDefinition, run
 from ledger.app import create_app
-from ledger.commands import deploy_command, worker_command
+from ledger.commands import audit_command, deploy_command, worker_command
 from ledger.config import LedgerSettings
 
 SERVICE = ServiceDefinition(
@@ -20,6 +20,10 @@ SERVICE = ServiceDefinition(
             deploy_command,
         ),
         "worker": ("run the recording worker (--once: a single tick)", worker_command),
+        "audit": (
+            "re-read every confirmed entry from the chain; a case and exit 1 per mismatch",
+            audit_command,
+        ),
     },
 )
 

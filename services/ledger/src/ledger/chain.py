@@ -270,15 +270,17 @@ class LedgerChain:
         return int(await self._w3.eth.block_number)
 
     async def find_recordings(
-        self, bet_hashes: Sequence[bytes], from_block: int
+        self, bet_hashes: Sequence[bytes], from_block: int, to_block: int | None = None
     ) -> dict[bytes, Recording]:
-        """Each bet's first BetRecorded event from `from_block`, in block ranges a public node
-        accepts."""
+        """Each bet's first BetRecorded event from `from_block` (to `to_block`, else the head),
+        in block ranges a public node accepts."""
         wanted = {"0x" + h.hex() for h in bet_hashes}
         found: dict[bytes, Recording] = {}
         if not wanted:
             return found
         latest = await self.latest_block()
+        if to_block is not None:
+            latest = min(latest, to_block)
         start = max(from_block, 0)
         while start <= latest and len(found) < len(wanted):
             end = min(start + self._log_block_range - 1, latest)

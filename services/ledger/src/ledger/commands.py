@@ -1,4 +1,4 @@
-"""`python -m ledger deploy` and `python -m ledger worker [--once]`."""
+"""`python -m ledger deploy`, `python -m ledger worker [--once]` and `python -m ledger audit`."""
 
 from __future__ import annotations
 
@@ -11,9 +11,11 @@ import time
 
 from betfuz_common.db import create_pool
 from betfuz_common.logging import get_logger
+from ledger.audit import AuditSummary, describe, run_audit
 from ledger.chain import chain_factory, deploy, open_web3
 from ledger.config import LedgerSettings
-from ledger.worker import Worker, WorkerConfig, url_secrets
+from ledger.ports import ChainFactory
+from ledger.worker import Worker, WorkerConfig, describe_error, url_secrets
 
 log = get_logger("ledger.commands")
 KNOWN_NETWORKS = {137: "polygon", 80002: "polygon-amoy", 31337: "anvil"}
@@ -82,5 +84,55 @@ async def _run_worker(settings: LedgerSettings, *, once: bool) -> int:
         print(json.dumps(dataclasses.asdict(result)))
         # Non-zero when anything needs attention: a retry later, or a person (set aside).
         return 0 if result.failed == result.set_aside == 0 else 1
+    finally:
+        await pool.close()
+
+
+AUDIT_MISMATCH_EXIT = 1
+AUDIT_INCOMPLETE_EXIT = 3
+
+
+def audit_command(settings: LedgerSettings, args: argparse.Namespace) -> int:
+    """Re-read every confirmed entry from the chain; print each mismatch and the counts.
+
+    0: everything matches; 1: a mismatch (each one is now a case); 2: no contract configured;
+    3: the audit could not finish (the chain or the database failed): nothing is concluded.
+    """
+    parser = argparse.ArgumentParser(prog="python -m ledger audit")
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        default=settings.ledger_audit_batch_size,
+        help="confirmed entries read and compared at a time",
+    )
+    options = parser.parse_args(args.extra)
+    if options.batch_size < 1:
+        parser.error("--batch-size must be at least 1")
+    open_chain = chain_factory(settings)
+    if open_chain is None:
+        print("ledger: LEDGER_CONTRACT_ADDRESS is not set", file=sys.stderr)
+        return 2
+    hide = url_secrets(settings.polygon_rpc_url)
+    try:
+        summary = asyncio.run(_audit(settings, open_chain, options.batch_size))
+    except Exception as exc:  # noqa: BLE001 - said once, without the node's URL, as exit 3
+        print(f"ledger audit incomplete: {describe_error(exc, hide=hide)}", file=sys.stderr)
+        return AUDIT_INCOMPLETE_EXIT
+    print(json.dumps(dataclasses.asdict(summary)))
+    return AUDIT_MISMATCH_EXIT if summary.mismatched else 0
+
+
+async def _audit(
+    settings: LedgerSettings, open_chain: ChainFactory, batch_size: int
+) -> AuditSummary:
+    pool = await create_pool(settings.database_url.get_secret_value(), min_size=1, max_size=2)
+    try:
+        return await run_audit(
+            pool,
+            open_chain,
+            batch_size=batch_size,
+            report=lambda m: print(describe(m)),
+            log_block_range=settings.ledger_log_block_range,
+        )
     finally:
         await pool.close()

@@ -37,6 +37,14 @@ class LedgerSettings(CommonSettings):
     ledger_poll_interval_seconds: float = Field(2.0, gt=0)
     ledger_retry_base_seconds: float = Field(30, ge=0)
     ledger_retry_max_seconds: float = Field(3600, ge=0)
+    # After this many failed attempts an entry leaves the queue and becomes an `entry_failing`
+    # case for ops (with the defaults, about four hours of backoff). A node that cannot be
+    # reached at all counts no attempt towards it: that is a backlog, not a bad entry.
+    ledger_max_attempts: int = Field(10, ge=1)
+    # How often the app reads the backlog and the last audit from the database for /metrics.
+    ledger_metrics_refresh_seconds: float = Field(15, gt=0)
+    # Confirmed entries `python -m ledger audit` reads (and holds in memory) at a time.
+    ledger_audit_batch_size: int = Field(200, ge=1, le=2000)
     # Widest eth_getLogs block range asked in one call (public RPC nodes cap it).
     ledger_log_block_range: int = Field(2000, ge=1)
     api_base_url: str

@@ -37,6 +37,8 @@ class Entry:
     confirmed_at: datetime | None
     # When the worker gave up on it for good: it can never be recorded (error_message says why).
     set_aside_at: datetime | None
+    # How many times ops put it back in the queue (`retry`): each round can open its own case.
+    ops_retries: int
 
     @property
     def bet_hash_bytes(self) -> bytes:
@@ -48,6 +50,14 @@ class Entry:
         values["sent_tx_hashes"] = tuple(values["sent_tx_hashes"])
         values["status"] = EntryStatus(values["status"])
         return cls(**values)
+
+
+class CaseKind(enum.StrEnum):
+    """What the ledger opens cases for (betfuz_common.ops)."""
+
+    ENTRY_FAILING = "entry_failing"  # failed LEDGER_MAX_ATTEMPTS times: out of the queue
+    ENTRY_UNRECORDABLE = "entry_unrecordable"  # no attempt could ever record it
+    AUDIT_MISMATCH = "audit_mismatch"  # confirmed, yet the chain says otherwise
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from ledger.domain import Entry, EntryFilter
 
 ENTRY_COLUMNS = """id, bet_slip_id, bet_hash, win_amount, network, status, tx_hash, block_number,
     sent_tx_hashes, search_from_block, attempts, next_attempt_at, error_message, created_at,
-    submitted_at, confirmed_at, set_aside_at"""
+    submitted_at, confirmed_at, set_aside_at, ops_retries"""
 # Entries the worker still tries (the predicate of the ledger_entries_due index).
 QUEUED = "status <> 'confirmed' AND set_aside_at IS NULL"
 
@@ -144,37 +144,49 @@ async def mark_failed(
     now: datetime,
     retry_base_seconds: float,
     retry_max_seconds: float,
-) -> None:
-    """`failed` with the error, due again after base * 2^attempts seconds (capped)."""
-    await conn.execute(
-        """UPDATE ledger.ledger_entries
+    max_attempts: int | None = None,
+) -> list[Entry]:
+    """`failed` with the error, due again after base * 2^attempts seconds (capped). An entry
+    whose attempts reach `max_attempts` is set aside instead (out of the queue until a person
+    decides); those are returned, for the caller to open their cases in this transaction."""
+    rows = await conn.fetch(
+        f"""UPDATE ledger.ledger_entries
            SET status = 'failed', error_message = $2, attempts = attempts + 1, updated_at = $3,
                next_attempt_at = $3::timestamptz + make_interval(
-                   secs => LEAST($4 * power(2, LEAST(attempts, 30)), $5))
-           WHERE id = ANY($1::bigint[]) AND status <> 'confirmed'""",
+                   secs => LEAST($4 * power(2, LEAST(attempts, 30)), $5)),
+               set_aside_at = CASE WHEN attempts + 1 >= $6::integer THEN $3 END
+           WHERE id = ANY($1::bigint[]) AND {QUEUED}
+           RETURNING {ENTRY_COLUMNS}""",  # noqa: S608 - fixed column list, values are parameters
         list(ids),
         error,
         now,
         retry_base_seconds,
         retry_max_seconds,
+        max_attempts,
     )
+    return [Entry.from_record(row) for row in rows if row["set_aside_at"] is not None]
 
 
-async def set_aside(conn: Conn, refusals: Sequence[tuple[int, str]], *, now: datetime) -> None:
+async def set_aside(
+    conn: Conn, refusals: Sequence[tuple[int, str]], *, now: datetime
+) -> list[Entry]:
     """(entry id, error) for each entry that can never be recorded: `failed` with its error, out
-    of the queue for good (no backoff brings it back), kept for a person to decide on."""
+    of the queue for good (no backoff brings it back), kept for a person to decide on. Returns
+    the entries set aside, for the caller to open their cases in this transaction."""
     if not refusals:
-        return
+        return []
     ids, errors = zip(*refusals, strict=True)
-    await conn.execute(
-        """UPDATE ledger.ledger_entries le
+    rows = await conn.fetch(
+        f"""UPDATE ledger.ledger_entries le
            SET status = 'failed', error_message = r.error, set_aside_at = $3, updated_at = $3
            FROM unnest($1::bigint[], $2::text[]) AS r(id, error)
-           WHERE le.id = r.id AND le.status <> 'confirmed'""",
+           WHERE le.id = r.id AND le.status <> 'confirmed'
+           RETURNING {", ".join("le." + c.strip() for c in ENTRY_COLUMNS.split(","))}""",  # noqa: S608
         list(ids),
         list(errors),
         now,
     )
+    return [Entry.from_record(row) for row in rows]
 
 
 async def fail_all_due(
@@ -184,6 +196,7 @@ async def fail_all_due(
         f"SELECT id FROM ledger.ledger_entries WHERE {QUEUED} AND next_attempt_at <= $1",  # noqa: S608
         now,
     )
+    # No max_attempts: a node we cannot reach says nothing about the entries (a backlog).
     await mark_failed(
         conn,
         [row["id"] for row in ids],
@@ -193,6 +206,95 @@ async def fail_all_due(
         retry_max_seconds=retry_max_seconds,
     )
     return len(ids)
+
+
+async def count_backlog(conn: Conn) -> int:
+    """Entries waiting to be recorded (the queue's partial index answers it)."""
+    return int(
+        await conn.fetchval(f"SELECT count(*) FROM ledger.ledger_entries WHERE {QUEUED}")  # noqa: S608
+    )
+
+
+# ---------------------------------------------------------------- operations
+
+
+async def get_entry_by_id(conn: Conn, entry_id: int, *, lock: bool = False) -> Entry | None:
+    suffix = " FOR UPDATE" if lock else ""
+    row = await conn.fetchrow(
+        f"SELECT {ENTRY_COLUMNS} FROM ledger.ledger_entries WHERE id = $1{suffix}",  # noqa: S608
+        entry_id,
+    )
+    return Entry.from_record(row) if row else None
+
+
+async def requeue_set_aside(conn: Conn, entry_id: int) -> Entry | None:
+    """Put a set-aside entry back in the queue, due now, with a fresh count of attempts. What
+    a previous run may have sent stays (`search_from_block`, `sent_tx_hashes`): the worker looks
+    on chain before it sends again. None when the entry is not set aside."""
+    row = await conn.fetchrow(
+        f"""UPDATE ledger.ledger_entries
+           SET set_aside_at = NULL, attempts = 0, next_attempt_at = now(), updated_at = now(),
+               ops_retries = ops_retries + 1
+           WHERE id = $1 AND status = 'failed' AND set_aside_at IS NOT NULL
+           RETURNING {ENTRY_COLUMNS}""",  # noqa: S608
+        entry_id,
+    )
+    return Entry.from_record(row) if row else None
+
+
+async def requeue_confirmed(conn: Conn, entry_id: int, *, error: str) -> Entry | None:
+    """Put a confirmed entry back in the queue so the worker reads its recording again from the
+    chain: on chain, it is confirmed from its BetRecorded event (no send); gone, it is sent
+    again. The search starts no later than anything stored (block 0 when nothing is). None when
+    the entry is not confirmed."""
+    row = await conn.fetchrow(
+        f"""UPDATE ledger.ledger_entries
+           SET status = 'failed', error_message = $2, attempts = 0, next_attempt_at = now(),
+               updated_at = now(), ops_retries = ops_retries + 1,
+               search_from_block = LEAST(COALESCE(search_from_block, 0),
+                                         COALESCE(block_number, 0))
+           WHERE id = $1 AND status = 'confirmed'
+           RETURNING {ENTRY_COLUMNS}""",  # noqa: S608
+        entry_id,
+        error,
+    )
+    return Entry.from_record(row) if row else None
+
+
+# ---------------------------------------------------------------- audit
+
+
+async def confirmed_after(conn: Conn, *, after_id: int, limit: int) -> list[Entry]:
+    rows = await conn.fetch(
+        f"""SELECT {ENTRY_COLUMNS} FROM ledger.ledger_entries
+            WHERE status = 'confirmed' AND id > $1 ORDER BY id LIMIT $2""",  # noqa: S608
+        after_id,
+        limit,
+    )
+    return [Entry.from_record(row) for row in rows]
+
+
+async def record_audit_run(
+    conn: Conn, *, started_at: datetime, checked: int, mismatches: int, cases_opened: int
+) -> None:
+    await conn.execute(
+        """INSERT INTO ledger.audit_runs (started_at, checked, mismatches, cases_opened)
+           VALUES ($1, $2, $3, $4)""",
+        started_at,
+        checked,
+        mismatches,
+        cases_opened,
+    )
+
+
+async def audit_figures(conn: Conn) -> tuple[int, datetime | None]:
+    """Mismatches found over every audit run, and when the last one finished."""
+    row = await conn.fetchrow(
+        "SELECT COALESCE(sum(mismatches), 0) AS total, max(finished_at) AS last "
+        "FROM ledger.audit_runs"
+    )
+    assert row is not None
+    return int(row["total"]), row["last"]
 
 
 # ---------------------------------------------------------------- API

@@ -13,7 +13,7 @@ from ledger.bet_encoding import bet_hash
 from ledger.csv_export import CHUNK_BYTES, ChunkPipe
 from ledger.domain import Entry, EntryFilter, EntryStatus, OnChain, Verification
 from ledger.errors import ChainNotConfigured, ChainUnavailable, EntryNotFound
-from ledger.ports import LedgerPorts
+from ledger.ports import BetRecord, LedgerPorts, Recording
 
 log = get_logger("ledger")
 PageKey = int  # the id of the last entry a page showed
@@ -76,14 +76,7 @@ async def verify(ports: LedgerPorts, bet_slip_id: str) -> Verification:
         log.warning("ledger_verify_chain_unavailable", error=type(exc).__name__)
         raise ChainUnavailable(type(exc).__name__) from exc
     recording = recordings.get(expected)
-    checks = {
-        "bet_hash": entry.bet_hash == expected.hex(),
-        "recorded_on_chain": record is not None,
-        "amount": record is not None and record.amount_kobo == to_kobo(entry.win_amount),
-        "tx_hash": recording is not None and recording.tx_hash == entry.tx_hash,
-        "block_number": recording is not None and recording.block_number == entry.block_number,
-        "status_confirmed": entry.status is EntryStatus.CONFIRMED,
-    }
+    checks = checks_against_chain(entry, expected, record, recording)
     on_chain = OnChain(
         contract_address=contract,
         bet_hash=expected.hex(),
@@ -92,3 +85,18 @@ async def verify(ports: LedgerPorts, bet_slip_id: str) -> Verification:
         block_number=recording.block_number if recording else None,
     )
     return Verification(entry=entry, on_chain=on_chain, checks=checks)
+
+
+def checks_against_chain(
+    entry: Entry, expected: bytes, record: BetRecord | None, recording: Recording | None
+) -> dict[str, bool]:
+    """Each comparison of an entry with what the chain holds for its bet (`expected`: the
+    SHA-256 of its bet slip id): the verify endpoint's and the audit's."""
+    return {
+        "bet_hash": entry.bet_hash == expected.hex(),
+        "recorded_on_chain": record is not None,
+        "amount": record is not None and record.amount_kobo == to_kobo(entry.win_amount),
+        "tx_hash": recording is not None and recording.tx_hash == entry.tx_hash,
+        "block_number": recording is not None and recording.block_number == entry.block_number,
+        "status_confirmed": entry.status is EntryStatus.CONFIRMED,
+    }

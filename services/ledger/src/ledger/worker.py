@@ -15,7 +15,10 @@ connection for the whole tick). A tick:
 5. sends the rest in one recordBets transaction, stores `submitted` + its hash BEFORE waiting,
    waits for finality, and stores `confirmed` with the event's transaction and block.
 
-Any other error marks the batch `failed` with the error and a backoff; it is simply retried.
+Any other error marks the batch `failed` with the error and a backoff; it is simply retried,
+up to LEDGER_MAX_ATTEMPTS: then the entry is set aside too and becomes an `entry_failing` case,
+in the same transaction (an unrecordable one becomes an `entry_unrecordable` case). An ops
+`retry` puts it back in the queue.
 Nothing left can fail one bet alone: step 3 applies every refusal BetLedger has for a single
 bet (an amount beyond uint56, a zero hash), so what remains (the recorder role, gas, the node)
 fails any batch alike. The contract skips hashes it already holds, so even a re-send can never
@@ -38,6 +41,7 @@ from prometheus_client import CollectorRegistry
 
 from betfuz_common.db import Conn
 from betfuz_common.logging import get_logger
+from ledger import cases
 from ledger import repository as repo
 from ledger.bet_encoding import Unrecordable, bet_hash, chain_amount
 from ledger.config import LedgerSettings
@@ -70,6 +74,7 @@ class WorkerConfig:
     recheck_seconds: float = 30.0
     retry_base_seconds: float = 30.0
     retry_max_seconds: float = 3600.0
+    max_attempts: int = 10  # then the entry leaves the queue as an `entry_failing` case
 
     @classmethod
     def from_settings(cls, settings: LedgerSettings) -> WorkerConfig:
@@ -81,6 +86,7 @@ class WorkerConfig:
             recheck_seconds=settings.ledger_poll_interval_seconds,
             retry_base_seconds=settings.ledger_retry_base_seconds,
             retry_max_seconds=settings.ledger_retry_max_seconds,
+            max_attempts=settings.ledger_max_attempts,
         )
 
 
@@ -254,8 +260,9 @@ class Worker:
             else:
                 recordable.append(entry)
         if refusals:
-            async with self._pool.acquire() as conn:
-                await repo.set_aside(conn, refusals, now=self._clock())
+            async with self._pool.acquire() as conn, conn.transaction():
+                set_aside = await repo.set_aside(conn, refusals, now=self._clock())
+                await cases.entries_unrecordable(conn, set_aside)
             self._metrics.set_aside.inc(len(refusals))
             result.set_aside += len(refusals)
         return recordable
@@ -395,9 +402,19 @@ class Worker:
             await self._fail(missing, f"no BetRecorded event found from block {from_block}", result)
 
     async def _fail(self, entries: Sequence[Entry], error: str, result: TickResult) -> None:
-        async with self._pool.acquire() as conn:
-            await _mark_failed(conn, entries, error, self._clock(), self._config)
+        async with self._pool.acquire() as conn, conn.transaction():
+            parked = await _mark_failed(conn, entries, error, self._clock(), self._config)
+            # Failed past its retries: out of the queue and a case, in the same transaction.
+            await cases.entries_failing(conn, parked)
+        for entry in parked:
+            log.error(
+                "ledger_entry_failing",
+                bet_slip_id=entry.bet_slip_id,
+                attempts=entry.attempts,
+                error=error,
+            )
         result.failed += len(entries)
+        result.set_aside += len(parked)
 
     def _later(self, seconds: float) -> datetime:
         return self._clock() + timedelta(seconds=seconds)
@@ -405,14 +422,15 @@ class Worker:
 
 async def _mark_failed(
     conn: Conn, entries: Sequence[Entry], error: str, now: datetime, config: WorkerConfig
-) -> None:
-    await repo.mark_failed(
+) -> list[Entry]:
+    return await repo.mark_failed(
         conn,
         [e.id for e in entries],
         error=error,
         now=now,
         retry_base_seconds=config.retry_base_seconds,
         retry_max_seconds=config.retry_max_seconds,
+        max_attempts=config.max_attempts,
     )
 
 

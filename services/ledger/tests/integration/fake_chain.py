@@ -107,12 +107,13 @@ class FakeChain:
         return Replacement(new_hash, 0, 0)
 
     async def find_recordings(
-        self, bet_hashes: Sequence[bytes], from_block: int
+        self, bet_hashes: Sequence[bytes], from_block: int, to_block: int | None = None
     ) -> dict[bytes, Recording]:
+        last = self.block if to_block is None else to_block
         return {
             h: self.records[h]
             for h in bet_hashes
-            if h in self.records and self.records[h].block_number >= from_block
+            if h in self.records and from_block <= self.records[h].block_number <= last
         }
 
     async def is_final(self, block_number: int) -> bool:

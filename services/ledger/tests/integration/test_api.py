@@ -20,6 +20,8 @@ from structlog.testing import capture_logs
 
 from betfuz_common import jsonio
 from betfuz_common.openapi import document
+from betfuz_common.ops.errors import OPS_ERRORS
+from betfuz_common.ops.routes import ops_api
 from betfuz_testing.anvil import Anvil
 from betfuz_testing.processes import free_port
 from betfuz_testing.tokens import bearer
@@ -506,7 +508,16 @@ async def test_verify_against_a_node_answering_garbage_is_502_chain_unavailable(
 
 def test_the_openapi_document_lists_exactly_the_routes_the_app_serves(app: Starlette) -> None:
     served = {route.path for route in app.routes if isinstance(route, Route)}
-    documented = set(OPENAPI["paths"])
+    # The service's document: its own routes and the shared operations API under /ledger/ops.
+    with_ops = document(
+        [api.extended(ops_api("/ledger"))],
+        {**ERRORS, **OPS_ERRORS},
+        title=api.title,
+        description=api.description,
+        server_url="http://ledger.test",
+    )
+    documented = set(with_ops["paths"])
+    assert {"/ledger/ops/cases", "/ledger/ops/audit"} <= documented
     assert documented == served - {
         "/metrics",
         "/health",
