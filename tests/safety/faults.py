@@ -8,11 +8,14 @@ Everything listens on free ports of 127.0.0.1; nothing touches the machine's sha
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 import time
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from contextlib import AsyncExitStack, asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -27,7 +30,7 @@ from betfuz_common.errors import PROBLEM_CONTENT_TYPE
 from betfuz_common.signatures import sign
 from betfuz_testing.database import create_database
 from betfuz_testing.private_postgres import PrivatePostgres, private_postgres
-from betfuz_testing.processes import free_port, running
+from betfuz_testing.processes import free_port, running, stop
 from betfuz_testing.tokens import TEST_JWT_SECRET, bearer
 from services.treasury.tests.support import WEMA_KEY, WEMA_SECRET, settings_env
 from tests.safety.support import ServiceProcess, account_body, wema_deposit
@@ -320,3 +323,23 @@ async def pending_left(pool: asyncpg.Pool, user_ids: list[str], within: float = 
 
 async def _is_zero(value: Awaitable[int]) -> bool:
     return await value == 0
+
+
+@contextmanager
+def reconciler(service_env: Mapping[str, str], log_path: Path) -> Iterator[None]:
+    """`python -m topup reconcile`: the reconciliation loop as a process of its own (as ops or a
+    scheduled task runs it), on a short clock, for as long as the block lasts."""
+    env = {
+        **os.environ,
+        **service_env,
+        "TOPUP_RECONCILE_INTERVAL_SECONDS": "0.3",
+        "TOPUP_RECONCILE_AFTER_SECONDS": "0",
+    }
+    with log_path.open("ab") as sink:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "topup", "reconcile"], env=env, stdout=sink, stderr=sink
+        )
+    try:
+        yield
+    finally:
+        stop(process)
