@@ -266,22 +266,38 @@ def statuses(answers: list[Answer]) -> dict[str, int]:
     return dict(sorted(counts.items()))
 
 
-def badly_refused(answers: list[Answer]) -> list[Answer]:
-    """Answers no dependency failure excuses: any 5xx but a 503 problem with Retry-After."""
+# A dependency that really failed, said as the services document it: the database (503, with
+# Retry-After) and, where a request waits on a provider, that provider (502 / 504).
+DATABASE_DOWN_CODES = frozenset({"service_unavailable"})
+DEPENDENCY_DOWN_CODES = DATABASE_DOWN_CODES | {"provider_error", "provider_timeout"}
+
+
+def badly_refused(
+    answers: list[Answer], allowed: frozenset[str] = DATABASE_DOWN_CODES
+) -> list[Answer]:
+    """Answers no dependency failure excuses: any 5xx but a problem+json whose code is one of
+    `allowed` (a 503 also with its Retry-After)."""
     bad = []
     for a in answers:
         if a.status is None or a.status < 500:
             continue
+        code = a.body.get("code") if a.body is not None else None
         proper = (
-            a.status == 503
-            and a.content_type == PROBLEM_CONTENT_TYPE
-            and a.retry_after is not None
-            and a.body is not None
-            and a.body.get("code") == "service_unavailable"
+            a.content_type == PROBLEM_CONTENT_TYPE
+            and code in allowed
+            and (a.status != 503 or a.retry_after is not None)
         )
         if not proper:
             bad.append(a)
     return bad
+
+
+def dependency_failures(answers: list[Answer]) -> dict[str, int]:
+    """The 5xx answers by status and code, for the figures."""
+    counts = Counter(
+        f"{a.status} {(a.body or {}).get('code')}" for a in answers if a.status and a.status >= 500
+    )
+    return dict(sorted(counts.items()))
 
 
 def percentile(values: list[float], fraction: float) -> float:
