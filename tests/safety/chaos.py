@@ -10,21 +10,30 @@ check in `violations`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import random
 import signal
+import subprocess
+import sys
 import time
+import uuid
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import partial
+from pathlib import Path
 
 import asyncpg
 import httpx
 
+from betfuz_testing.anvil import find_anvil
 from betfuz_testing.private_postgres import PrivatePostgres
 from betfuz_testing.tokens import bearer
 from betfuz_testing.wallets import new_user
+from ledger.bet_encoding import bet_hash
+from ledger.chain import connect
 from sandboxes.selcom.behaviours import behaviour_for
 from tests.safety.faults import (
     DEPENDENCY_DOWN_CODES,
@@ -36,6 +45,7 @@ from tests.safety.faults import (
     new_deposit,
     new_purchase,
     selcom_result,
+    wait_until,
 )
 from tests.safety.support import (
     ServiceProcess,
@@ -118,6 +128,7 @@ class World:
     undelivered: list[Deposit] = field(default_factory=list)  # dropped: only the end sends them
     answers: list[Answer] = field(default_factory=list)
     operations: Counter[str] = field(default_factory=Counter)
+    ledger: LedgerPart | None = None
 
     async def send(self, item: object, call: Callable[[], Awaitable[httpx.Response]]) -> Answer:
         """`call()`, its answer kept with `item` (what it was about) for the checks."""
@@ -213,16 +224,21 @@ STEPS: dict[str, tuple[int, Step]] = {
     "deposits": (3, deposits),
     "open_account": (1, open_account),
 }
+LEDGER_STEPS: dict[str, tuple[int, Step]] = {
+    "big_win": (1, lambda world: big_win(world)),
+    "ledger_reads": (1, lambda world: ledger_reads(world)),
+}
 
 
 async def workload(world: World, until: float, workers: int) -> None:
-    names = list(STEPS)
-    weights = [STEPS[n][0] for n in names]
+    steps = {**STEPS, **(LEDGER_STEPS if world.ledger is not None else {})}
+    names = list(steps)
+    weights = [steps[n][0] for n in names]
 
     async def worker() -> None:
         while time.monotonic() < until:
             name = world.rng.choices(names, weights)[0]
-            outcome = await STEPS[name][1](world)
+            outcome = await steps[name][1](world)
             world.operations[name] += 1
             world.operations[f"{name}:{outcome}"] += 1
             await asyncio.sleep(0.01)
@@ -309,3 +325,176 @@ async def violations(world: World, pool: asyncpg.Pool) -> dict[str, int]:
 def _national(phone: str) -> str:
     """The stored phone (E.164 or national) in the sandbox's national form."""
     return "0" + phone[4:] if phone.startswith("+234") else phone
+
+
+# --- the ledger and its chain ----------------------------------------------------------------
+
+BIG_WIN = Decimal("2500000.00")  # over the ledger's 1,000,000 threshold
+
+
+class AnvilNode:
+    """anvil on a fixed port whose chain outlives a restart (`--state`: loaded at start, dumped
+    at exit). A real node that restarts keeps its chain; anvil keeps it in memory, so its
+    "kill" is a SIGTERM that lets it write the chain down (a SIGKILLed anvil would be a chain
+    that forgets blocks, which no network does)."""
+
+    def __init__(self, root: Path, port: int) -> None:
+        self.state = root / "anvil-state.json"
+        self.port = port
+        self.rpc_url = f"http://127.0.0.1:{port}"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        command = [
+            str(find_anvil()),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--silent",
+            "--state",
+            str(self.state),
+            "--preserve-historical-states",
+        ]
+        self.process = subprocess.Popen(  # noqa: S603 - the locked anvil binary, our arguments
+            command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        deadline = time.monotonic() + 30
+        while not _answers_rpc(self.rpc_url):
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"anvil did not come back on {self.rpc_url}")
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            self.process.wait(30)
+
+
+def _answers_rpc(url: str) -> bool:
+    body = {"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []}
+    try:
+        return httpx.post(url, json=body, timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def anvil_victim(node: AnvilNode) -> Victim:
+    return Victim("anvil", node.stop, node.start)
+
+
+def deploy_contract(env: Mapping[str, str]) -> dict[str, str]:
+    """`python -m ledger deploy`: the contract's address and chain, as env lines."""
+    done = subprocess.run(
+        [sys.executable, "-m", "ledger", "deploy", "--wait", "10"],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    return dict(line.split("=", 1) for line in done.stdout.splitlines() if "=" in line)
+
+
+@dataclass
+class LedgerPart:
+    database_url: str
+    chain_env: dict[str, str]
+    http: httpx.AsyncClient
+    big_wins: list[str] = field(default_factory=list)
+
+
+async def big_win(world: World) -> str:
+    """The core platform settles a winning slip over the threshold (a row in public.bet_slips);
+    the ledger's worker must record it on chain, once."""
+    assert world.ledger is not None
+    slip = f"bet_chaos_{uuid.uuid4().hex[:16]}"
+    try:
+        conn = await asyncpg.connect(world.ledger.database_url, timeout=2)
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError):
+        return "database_down"
+    try:
+        await conn.execute(
+            """INSERT INTO public.bet_slips (id, user_id, status, potential_win, settled_at)
+               VALUES ($1, $2, 'won', $3, now())""",
+            slip,
+            world.rng.choice(world.pool_users),
+            BIG_WIN,
+        )
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        return type(exc).__name__  # the insert may or may not have committed: look afterwards
+    finally:
+        with contextlib.suppress(Exception):
+            await conn.close()
+    world.ledger.big_wins.append(slip)
+    return "inserted"
+
+
+async def ledger_reads(world: World) -> str:
+    """Compliance reads the ledger while it works."""
+    assert world.ledger is not None
+    http = world.ledger.http
+    answer = await world.send(
+        "entries", lambda: http.get("/ledger/entries", params={"limit": "20"})
+    )
+    return str(answer.status or answer.error)
+
+
+async def big_wins_recorded(world: World, pool: asyncpg.Pool, within: float) -> int:
+    """Big wins whose entry is not confirmed yet, once the worker has had `within` s."""
+    assert world.ledger is not None
+
+    async def unconfirmed() -> int:
+        value: int = await pool.fetchval(
+            "SELECT count(*) FROM public.bet_slips s LEFT JOIN ledger.ledger_entries e "
+            "ON e.bet_slip_id = s.id WHERE s.id LIKE 'bet_chaos_%' "
+            "AND (e.status IS DISTINCT FROM 'confirmed')"
+        )
+        return value
+
+    async def none_left() -> bool:
+        return await unconfirmed() == 0
+
+    await wait_until(none_left, within, every=0.5)
+    return await unconfirmed()
+
+
+async def ledger_violations(world: World, pool: asyncpg.Pool) -> dict[str, int]:
+    """Every big win the platform settled is one confirmed entry and one record on chain."""
+    assert world.ledger is not None
+    slips = [
+        row["id"]
+        for row in await pool.fetch("SELECT id FROM public.bet_slips WHERE id LIKE 'bet_chaos_%'")
+    ]
+    entries = {
+        row["bet_slip_id"]: row["status"]
+        for row in await pool.fetch(
+            "SELECT bet_slip_id, status FROM ledger.ledger_entries WHERE bet_slip_id = ANY($1)",
+            slips,
+        )
+    }
+    found: Counter[str] = Counter(dict.fromkeys(LEDGER_INVARIANTS, 0))
+    env = world.ledger.chain_env
+    async with connect(
+        env["POLYGON_RPC_URL"],
+        env["LEDGER_PRIVATE_KEY"],
+        env["LEDGER_CONTRACT_ADDRESS"],
+        use_finalized_tag=False,
+        confirmations=1,
+    ) as chain:
+        for slip in slips:
+            if entries.get(slip) != "confirmed":
+                found["big_win_not_confirmed"] += 1
+            if await chain.get_bet_record(bet_hash(slip)) is None:
+                found["big_win_not_on_chain"] += 1
+        on_chain = (await chain.get_stats()).total_bets
+    # The contract refuses a second record of a bet: more records than slips is a win twice.
+    found["chain_records_not_one_per_big_win"] = abs(on_chain - len(slips))
+    return dict(sorted(found.items()))
+
+
+LEDGER_INVARIANTS = (
+    "big_win_not_confirmed",
+    "big_win_not_on_chain",
+    "chain_records_not_one_per_big_win",
+)

@@ -27,13 +27,21 @@ import pytest
 
 from betfuz_common.db import create_pool
 from betfuz_testing import private_postgres
+from betfuz_testing.anvil import DEV_PRIVATE_KEYS
 from betfuz_testing.processes import free_port
+from betfuz_testing.tokens import TEST_JWT_SECRET, bearer
 from services.treasury.tests.support import WEMA_KEY, WEMA_SECRET, settings_env
 from tests.safety import figures
 from tests.safety.chaos import (
+    AnvilNode,
     ChaosRecord,
+    LedgerPart,
     World,
+    anvil_victim,
+    big_wins_recorded,
     chaos_loop,
+    deploy_contract,
+    ledger_violations,
     make_users,
     open_account,
     postgres_victim,
@@ -61,6 +69,7 @@ pytestmark = [
 ]
 CHAOS_SECONDS = float(os.environ.get("CHAOS_SECONDS", "60"))
 USERS, WORKERS, FIRST_ACCOUNTS = 40, 8, 5
+COMPLIANCE = bearer("officer-chaos", ["compliance"])
 
 
 async def test_whole_stack_chaos_keeps_every_money_invariant(
@@ -114,8 +123,35 @@ async def test_whole_stack_chaos_keeps_every_money_invariant(
             tmp_path / "treasury.log",
             "/treasury/health",
         )
+        node = AnvilNode(tmp_path, free_port())
+        chain_env = {
+            "APP_ENV": "test",
+            "DATABASE_URL": database_url,
+            "JWT_SECRET": TEST_JWT_SECRET,
+            "POLYGON_RPC_URL": node.rpc_url,
+            "LEDGER_PRIVATE_KEY": DEV_PRIVATE_KEYS[0],
+            "LEDGER_USE_FINALIZED_TAG": "false",  # automine: no block after the last one
+            "LEDGER_CONFIRMATIONS": "1",
+            "LEDGER_POLL_INTERVAL_SECONDS": "0.05",
+        }
+        ledger_port = free_port()
         processes = [selcom, wema, topup, treasury]
         try:
+            await asyncio.to_thread(node.start)
+            chain_env |= await asyncio.to_thread(deploy_contract, chain_env)
+            ledger = ServiceProcess(
+                "ledger",
+                {
+                    **chain_env,
+                    "LEDGER_INTERVAL_SECONDS": "0.3",
+                    "LEDGER_RETRY_BASE_SECONDS": "0.5",
+                    "LEDGER_RETRY_MAX_SECONDS": "2",
+                },
+                ledger_port,
+                tmp_path / "ledger.log",
+                "/ledger/health",
+            )
+            processes.append(ledger)
             for process in processes:
                 await asyncio.to_thread(process.start)
             pool = await create_pool(database_url, min_size=1, max_size=4)
@@ -124,8 +160,12 @@ async def test_whole_stack_chaos_keeps_every_money_invariant(
             async with (
                 httpx.AsyncClient(base_url=topup.base_url, timeout=15) as topup_http,
                 httpx.AsyncClient(base_url=treasury.base_url, timeout=15) as treasury_http,
+                httpx.AsyncClient(
+                    base_url=ledger.base_url, timeout=15, headers=COMPLIANCE
+                ) as ledger_http,
             ):
                 world = World(topup_http, treasury_http, users, rng)
+                world.ledger = LedgerPart(database_url, chain_env, ledger_http)
                 while len(world.accounts) < FIRST_ACCOUNTS:
                     await open_account(world)
                 victims = [
@@ -133,6 +173,8 @@ async def test_whole_stack_chaos_keeps_every_money_invariant(
                     process_victim(wema, "wema_sandbox"),
                     process_victim(topup, "topup"),
                     process_victim(treasury, "treasury"),
+                    process_victim(ledger, "ledger"),
+                    anvil_victim(node),
                     postgres_victim(server),
                 ]
                 record = ChaosRecord()
@@ -148,7 +190,11 @@ async def test_whole_stack_chaos_keeps_every_money_invariant(
             pool = await create_pool(database_url, min_size=1, max_size=4)
             try:
                 left = await pending_left(pool, users, within=120)
-                found = await violations(world, pool)
+                unconfirmed = await big_wins_recorded(world, pool, within=120)
+                found = {
+                    **await violations(world, pool),
+                    **await ledger_violations(world, pool),
+                }
                 recorded = await pool.fetchval(
                     "SELECT count(*) FROM topup.topup_transactions WHERE user_id = ANY($1)", users
                 )
@@ -157,6 +203,7 @@ async def test_whole_stack_chaos_keeps_every_money_invariant(
         finally:
             for process in reversed(processes):
                 process.stop()
+            node.stop()
 
     total = sum(found.values())
     figures.record(
@@ -182,6 +229,8 @@ async def test_whole_stack_chaos_keeps_every_money_invariant(
             "deposits_made": len(world.deposits),
             "deposits_dropped_until_redelivery": len(world.undelivered),
             "accounts": len(world.accounts),
+            "big_wins": len(world.ledger.big_wins),
+            "big_wins_unconfirmed_after_recovery": unconfirmed,
             "after_recovery": {k: dict(sorted(v.items())) for k, v in after.items()},
             "pending_after_reconciliation": left,
             "violations": total,
