@@ -350,6 +350,7 @@ def reconciler(service_env: Mapping[str, str], log_path: Path) -> Iterator[None]
         **service_env,
         "TOPUP_RECONCILE_INTERVAL_SECONDS": "0.3",
         "TOPUP_RECONCILE_AFTER_SECONDS": "0",
+        "TOPUP_RECONCILE_MAX_BACKOFF_SECONDS": "1",
     }
     with log_path.open("ab") as sink:
         process = subprocess.Popen(

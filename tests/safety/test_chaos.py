@@ -64,6 +64,7 @@ from tests.safety.support import ServiceProcess
 
 pytestmark = [
     pytest.mark.e2e,
+    pytest.mark.chain,
     pytest.mark.slow,
     pytest.mark.skipif(not private_postgres.available(), reason="no PostgreSQL binaries"),
 ]
