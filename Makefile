@@ -107,8 +107,11 @@ bench: install db ## Benchmarks next to their ceilings (≤ 10 min, 127.0.0.1 on
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 .PHONY: reliability
+# The whole-stack chaos test runs 60 s in `make test`, several minutes here (CHAOS_SECONDS=...).
+CHAOS_SECONDS ?= 300
 reliability: install db ## Run the money-safety suite and publish its figures (docs/reliability-figures.json)
-	SAFETY_FIGURES_PATH=docs/reliability-figures.json $(BIN)/python -m pytest tests/safety -q
+	CHAOS_SECONDS=$(CHAOS_SECONDS) SAFETY_FIGURES_PATH=docs/reliability-figures.json \
+	  $(BIN)/python -m pytest tests/safety -q
 
 .PHONY: fmt
 fmt: install ## Format and autofix

@@ -24,7 +24,10 @@ from betfuz_common.errors import (
 
 # What a PostgreSQL that restarts, refuses connections or is unreachable raises. These are a
 # dependency failing, said as 503 so clients and the load balancer retry, never as a 500.
-# (InterfaceError: a connection closed under a query during a restart.)
+# (InterfaceError: a connection closed under a query during a restart. InternalClientError:
+# a pooled connection the server shut down between two queries, whose protocol is still
+# handling the shutdown notice when the next query starts — "cannot switch to state 15;
+# another operation (2) is in progress"; tests/safety/test_database_restart.py meets it.)
 DATABASE_DOWN: tuple[type[Exception], ...] = (
     OSError,
     TimeoutError,
@@ -32,6 +35,7 @@ DATABASE_DOWN: tuple[type[Exception], ...] = (
     asyncpg.OperatorInterventionError,
     asyncpg.TooManyConnectionsError,
     asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
 )
 
 _BY_STATUS: dict[int, ProblemType] = {404: NOT_FOUND, 405: METHOD_NOT_ALLOWED, 400: BAD_REQUEST}

@@ -73,6 +73,14 @@ async def database_down(_: Request) -> Echo:
     raise asyncpg.CannotConnectNowError("the database system is starting up")
 
 
+@api.get("/demo/db-restarted")
+async def database_restarted(_: Request) -> Echo:
+    # What asyncpg raises on a pooled connection the server shut down between two queries.
+    raise asyncpg.InternalClientError(
+        "cannot switch to state 15; another operation (2) is in progress"
+    )
+
+
 @api.get("/demo/page")
 async def page(_: Request, query: PageQuery) -> Limit:
     return Limit(limit=query.limit)
@@ -162,6 +170,13 @@ async def test_a_domain_error_is_answered_as_its_mapped_problem() -> None:
 async def test_a_database_that_is_down_is_a_503_with_retry_after_never_a_500() -> None:
     async with client(build()) as http:
         response = await http.get("/demo/db")
+    assert (response.status_code, response.json()["code"]) == (503, "service_unavailable")
+    assert response.headers["retry-after"]
+
+
+async def test_a_pooled_connection_the_server_shut_down_is_a_503_never_a_500() -> None:
+    async with client(build()) as http:
+        response = await http.get("/demo/db-restarted")
     assert (response.status_code, response.json()["code"]) == (503, "service_unavailable")
     assert response.headers["retry-after"]
 
