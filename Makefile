@@ -106,9 +106,14 @@ pytest: install db ## Unit, integration and end-to-end tests on real PostgreSQL
 bench: install db ## Benchmarks next to their ceilings (≤ 10 min, 127.0.0.1 only) → bench/results, docs/PERFORMANCE.md
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
+# How long the whole-stack chaos test (tests/safety/test_chaos.py) kills processes: 60 s in
+# `make test`, several minutes here.
+RELIABILITY_CHAOS_SECONDS ?= 240
+
 .PHONY: reliability
 reliability: install db ## Run the money-safety suite and publish its figures (docs/reliability-figures.json)
-	SAFETY_FIGURES_PATH=docs/reliability-figures.json $(BIN)/python -m pytest tests/safety -q
+	SAFETY_FIGURES_PATH=docs/reliability-figures.json CHAOS_SECONDS=$(RELIABILITY_CHAOS_SECONDS) \
+		$(BIN)/python -m pytest tests/safety -q
 
 .PHONY: fmt
 fmt: install ## Format and autofix
