@@ -61,6 +61,12 @@ class Proc:
             self.process.wait()
             self.kills += 1
 
+    def discard(self) -> None:
+        """A start that never became healthy: end it, without counting it as chaos."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
 

@@ -171,7 +171,7 @@ class Workload:
     ops: Counter[str] = field(default_factory=Counter)
     outcomes: Counter[str] = field(default_factory=Counter)
     dropped: list[str] = field(default_factory=list)  # deposits made with no webhook yet
-    settled_references: dict[str, str] = field(default_factory=dict)  # reference -> final
+    final_words: dict[str, str] = field(default_factory=dict)  # reference -> Selcom's
     big_wins: list[str] = field(default_factory=list)  # bet slip ids committed
 
     def steps(self) -> list[tuple[str, int, Callable[[], Awaitable[str]]]]:
@@ -211,7 +211,7 @@ class Workload:
             outcome = str(response.status_code)
             if response.status_code == 201:
                 view = response.json()
-                self.settled_references[view["reference"]] = behaviour_for(phone).final
+                self.final_words[view["reference"]] = behaviour_for(phone).final
             if response.status_code < 500 and response.status_code != 409:
                 break
             await asyncio.sleep(0.5)
@@ -219,10 +219,10 @@ class Workload:
 
     async def selcom_webhook_replay(self) -> str:
         """Selcom's final word for a known order, delivered twice (a duplicate)."""
-        if not self.settled_references:
+        if not self.final_words:
             return "nothing_yet"
-        reference = self.rng.choice(sorted(self.settled_references))
-        body = jsonio.dumps({"order_id": reference, "status": self.settled_references[reference]})
+        reference = self.rng.choice(sorted(self.final_words))
+        body = jsonio.dumps({"order_id": reference, "status": self.final_words[reference]})
         headers = {
             "content-type": "application/json",
             "x-selcom-signature": sign(body, SELCOM_SECRET.encode(), "sha256"),
@@ -356,7 +356,7 @@ class Chaos:
                 return
             except (RuntimeError, TimeoutError):
                 self.restart_failures[target] += 1
-                proc.kill()
+                proc.discard()
 
     async def run(self, seconds: float) -> None:
         """Every target in a shuffled round, rounds until the time is up (the first round is
