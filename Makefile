@@ -108,7 +108,7 @@ bench: install db ## Benchmarks next to their ceilings (≤ 10 min, 127.0.0.1 on
 
 .PHONY: reliability
 # The whole-stack chaos test runs 60 s in `make test`, several minutes here (CHAOS_SECONDS=...).
-CHAOS_SECONDS ?= 300
+CHAOS_SECONDS ?= 240
 reliability: install db ## Run the money-safety suite and publish its figures (docs/reliability-figures.json)
 	CHAOS_SECONDS=$(CHAOS_SECONDS) SAFETY_FIGURES_PATH=docs/reliability-figures.json \
 	  $(BIN)/python -m pytest tests/safety -q

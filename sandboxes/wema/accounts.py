@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import random
 from dataclasses import dataclass, field
 from itertools import cycle
+from pathlib import Path
 from typing import Any
+
+from betfuz_common import jsonio
 
 WEMA_BANK_CODE = "035"
 
@@ -59,6 +63,27 @@ class Bank:
         self.by_reference[reference] = account
         self.by_number[number] = account
         return account
+
+    def save(self, path: Path) -> None:
+        """Write the accounts and the deposits (what a bank never forgets) atomically: a
+        SIGKILL leaves the previous file or the new one, never half of one."""
+        state = {"accounts": list(self.by_reference.values()), "deposits": self.deposits}
+        scratch = path.with_name(path.name + ".tmp")
+        scratch.write_bytes(jsonio.dumps(state))
+        os.replace(scratch, path)
+
+    @classmethod
+    def load(cls, path: Path) -> Bank:
+        """The bank a previous process saved at `path`; an empty one when there is none."""
+        bank = cls()
+        if not path.exists():
+            return bank
+        state = jsonio.loads(path.read_bytes())
+        for account in state["accounts"]:
+            bank.by_reference[account["reference"]] = account
+            bank.by_number[account["accountNumber"]] = account
+        bank.deposits.extend(state["deposits"])
+        return bank
 
     def next_failure(self) -> tuple[str, float] | None:
         return self.failures.pop(0) if self.failures else None

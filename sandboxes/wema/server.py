@@ -20,6 +20,10 @@ Test side:
                                     deposit made earlier (a late notification)
     POST /_sandbox/listing-fail-next {"mode": "timeout"|"error"|"garbage", "times": 1,
                                     "delay_seconds": 5}: what the next listing pages do
+
+With $WEMA_SANDBOX_STATE_PATH set, the accounts and the deposits are saved to that file after
+every change (before any webhook goes out) and read back at start: a sandbox process killed and
+started again still lists every deposit it made, as a bank would (the chaos test kills it).
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
@@ -52,6 +57,7 @@ class SandboxConfig:
     secrets: list[bytes]
     webhook_url: str
     page_size: int = 50
+    state_path: Path | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> SandboxConfig:
@@ -64,6 +70,9 @@ class SandboxConfig:
             secrets=secret_list(settings.wema_secret_key),
             webhook_url=settings.api_base_url.rstrip("/") + "/treasury/webhook",
             page_size=max(1, int(env.get("WEMA_SANDBOX_PAGE_SIZE", "50"))),
+            state_path=Path(env["WEMA_SANDBOX_STATE_PATH"])
+            if env.get("WEMA_SANDBOX_STATE_PATH")
+            else None,
         )
 
 
@@ -112,7 +121,12 @@ def listed_between(bank: Bank, start: datetime, end: datetime) -> list[dict[str,
 
 
 def create_app(config: SandboxConfig, bank: Bank | None = None) -> Starlette:
-    bank = bank or Bank()
+    if bank is None:
+        bank = Bank.load(config.state_path) if config.state_path else Bank()
+
+    def remember() -> None:
+        if config.state_path is not None:
+            bank.save(config.state_path)
 
     async def create_virtual_account(request: Request) -> Response:
         raw = await request.body()
@@ -138,8 +152,11 @@ def create_app(config: SandboxConfig, bank: Bank | None = None) -> Starlette:
                 return _failed("BVN details do not match", 400)
             # "timeout": the account IS opened, but the answer comes too late to be read.
             bank.open(reference, first, last)
+            remember()
             await asyncio.sleep(delay)
-        return _json({"status": "success", "data": bank.open(reference, first, last)})
+        account = bank.open(reference, first, last)
+        remember()
+        return _json({"status": "success", "data": account})
 
     async def list_transactions(request: Request) -> Response:
         if request.headers.get("x-api-key") != config.api_key:
@@ -215,6 +232,7 @@ def create_app(config: SandboxConfig, bank: Bank | None = None) -> Starlette:
             return _refused(exc)
         payloads = build_deposits(order)
         bank.deposits.extend(payloads)  # the bank made them, whatever becomes of the webhooks
+        remember()
         made = {
             "references": [p["transaction_reference"] for p in payloads],
             "transaction_dates": [p["transaction_date"] for p in payloads],

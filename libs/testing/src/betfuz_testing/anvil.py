@@ -51,6 +51,19 @@ def find_anvil() -> Path:
     raise FileNotFoundError("anvil not found: run `make install` (npm package @foundry-rs/anvil)")
 
 
+def find_anvil_binary() -> Path:
+    """The native anvil binary itself, not the npm package's node launcher that `find_anvil`
+    finds: a SIGKILL sent to the launcher cannot be passed on, so the real node would live on,
+    orphaned, still serving its port. Falls back to `find_anvil` (an anvil installed some other
+    way is the binary already)."""
+    launcher = find_anvil()
+    package = launcher.resolve().parent  # node_modules/@foundry-rs/anvil
+    for binary in sorted(package.parent.glob("anvil-*/bin/anvil")):
+        if binary.is_file():
+            return binary
+    return launcher
+
+
 def _free_port() -> int:
     with closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
         sock.bind(("127.0.0.1", 0))

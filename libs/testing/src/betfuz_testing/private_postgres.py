@@ -52,6 +52,7 @@ class PrivatePostgres:
         self.log = root / "server.log"
         self.starts = 0
         self.stops = 0
+        self.restarts = 0
 
     @property
     def admin_url(self) -> str:
@@ -117,6 +118,12 @@ class PrivatePostgres:
             "stop",
         )
         self.stops += 1
+
+    def restart(self, mode: StopMode = "immediate") -> None:
+        """Down (immediate: a crash, no checkpoint) and up again on the same port."""
+        self.stop(mode)
+        self.start()
+        self.restarts += 1
 
     def running(self) -> bool:
         return (self.data / "postmaster.pid").exists()

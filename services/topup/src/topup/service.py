@@ -54,6 +54,8 @@ REVIEW_REASONS = {
 }
 # The provider whose signed webhook `handle_notification` reads (a topup names its own provider).
 SELCOM = "selcom"
+# The failure of an order every provider on its route provably did not take (nothing was sent).
+NOBODY_TOOK_IT = "no provider took the order"
 Settled = Literal["applied", "duplicate", "contradicting", "unknown_reference", "noted"]
 PageKey = tuple[datetime, str]  # (created_at, id) of the last topup a page showed
 DERIVED_PREFIX = "derived:"
@@ -269,7 +271,7 @@ async def submit_with_failover(
         result = await submit(ports, topup)
     if result.outcome == "refused":
         return ProviderResult(
-            "failed", result.result_code, f"no provider took the order: {result.message}"[:500]
+            "failed", result.result_code, f"{NOBODY_TOOK_IT}: {result.message}"[:500]
         )
     return result
 
