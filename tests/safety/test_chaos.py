@@ -54,6 +54,8 @@ SELCOM_KEY, SELCOM_SECRET = "chaos-selcom-key", "chaos-selcom-secret"
 # and a first call lost (sandboxes/selcom/behaviours.py).
 PHONES = [f"0803000000{n}" for n in (1, 1, 1, 2, 3, 4, 5, 6, 9)]
 MIN_WIN = Decimal(1_000_000)
+# Deposits to this number reach no account of ours: held, a case, credited by ops if at all.
+UNKNOWN_ACCOUNT = "0000000000"
 WORKERS = 3
 HTTP_TIMEOUT = 20
 
@@ -187,6 +189,7 @@ class Workload:
             ("big_win", 3, self.big_win),
             ("treasury_reconcile_once", 1, self.treasury_reconcile_once),
             ("topup_reconcile_once", 1, self.topup_reconcile_once),
+            ("ops_credit_held_deposit", 1, self.ops_credit_held_deposit),
         ]
 
     async def purchase(self) -> str:
@@ -269,6 +272,54 @@ class Workload:
             content=jsonio.dumps({"reference": reference, "duplicates": 2}),
         )
         return str(response.status_code)
+
+    async def ops_credit_held_deposit(self) -> str:
+        """A deposit to an account we do not have is held as a case; one ops user proposes
+        crediting a user, three others approve at once (one applies, the rest find it decided).
+        Any step may be cut off by the chaos: what is left is a case still open or a proposal
+        still waiting, never money."""
+        order = {"account_number": UNKNOWN_ACCOUNT, "amount": f"{self.rng.randint(100, 90000)}.00"}
+        made = await self.http.post(
+            self.stack.url("wema") + "/_sandbox/deposits", content=jsonio.dumps(order)
+        )
+        if made.status_code != 200:
+            return f"deposit_{made.status_code}"
+        (reference,) = made.json()["references"]
+        treasury = self.stack.url("treasury") + "/treasury/ops"
+        proposer = f"ops-{uuid.uuid4().hex[:8]}"
+        cases = await self.http.get(
+            treasury + "/cases?status=open&limit=100", headers=bearer(proposer, roles=("ops",))
+        )
+        case = next((c for c in cases.json().get("items", []) if c["subject"] == reference), None)
+        if case is None:  # its webhook was cut off: reconciliation holds it later
+            return "no_case_yet"
+        proposed = await self.http.post(
+            f"{treasury}/cases/{case['id']}/actions",
+            json={
+                "action": "credit_user",
+                "reason": "the sender named this customer",
+                "parameters": {"userId": self.rng.choice(self.users)},
+            },
+            headers={**bearer(proposer, roles=("ops",)), "Idempotency-Key": uuid.uuid4().hex},
+        )
+        if proposed.status_code != 201:
+            return f"propose_{proposed.status_code}"
+        approvals = await asyncio.gather(
+            *(
+                self.http.post(
+                    f"{treasury}/actions/{proposed.json()['id']}/approve",
+                    json={},
+                    headers={
+                        **bearer(f"ops-{uuid.uuid4().hex[:8]}", roles=("ops",)),
+                        "Idempotency-Key": uuid.uuid4().hex,
+                    },
+                )
+                for _ in range(3)
+            ),
+            return_exceptions=True,
+        )
+        codes = sorted(str(getattr(a, "status_code", type(a).__name__)) for a in approvals)
+        return "approve_" + "/".join(codes)
 
     async def big_win(self) -> str:
         """Bet slips settled as won at or above the threshold, as the platform writes them."""
@@ -401,7 +452,10 @@ async def quiet(pool: asyncpg.Pool, listed: list[dict[str, object]], big_wins: i
         "SELECT count(*) FROM topup.topup_transactions WHERE status = 'pending'"
     )
     credited = await pool.fetchval(
-        "SELECT count(*) FROM treasury.bank_transactions WHERE transaction_reference = ANY($1)",
+        "SELECT (SELECT count(*) FROM treasury.bank_transactions"
+        "         WHERE transaction_reference = ANY($1))"
+        "     + (SELECT count(*) FROM treasury.unmatched_deposits"
+        "         WHERE transaction_reference = ANY($1))",
         [str(d["transaction_reference"]) for d in listed],
     )
     confirmed = await pool.fetchval(
@@ -449,11 +503,21 @@ async def violations(stack: Stack, workload: Workload, pool: asyncpg.Pool) -> li
         )
     }
     counts = Counter(str(d["transaction_reference"]) for d in listed)
+    held = {
+        str(r["transaction_reference"])
+        for r in await pool.fetch("SELECT transaction_reference FROM treasury.unmatched_deposits")
+    }
     for deposit in listed:
         reference = str(deposit["transaction_reference"])
         row = rows.get(reference)
         if counts[reference] != 1:
             found.append(f"Wema made {reference} {counts[reference]} times")
+        if deposit["account_number"] == UNKNOWN_ACCOUNT:
+            if row is not None:
+                found.append(f"deposit {reference} to no account of ours was credited: {row}")
+            elif reference not in held:
+                found.append(f"deposit {reference} to no account of ours was never held")
+            continue
         if row is None:
             found.append(f"deposit {reference} Wema made was never credited")
         elif Decimal(str(deposit["amount"])) != row["amount"] or row["user_id"] != (
