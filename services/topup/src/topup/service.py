@@ -203,8 +203,7 @@ async def _settle(
             await repo.insert_refund(conn, topup, source, result.message)
             await _forget_derived_key(ports, conn, topup)
             ports.metrics.refunds.labels(source).inc()
-    if topup is not None:
-        await repo.notify_status(conn, topup)
+    if topup is not None:  # complete_pending / fail_pending notified the change too
         ports.metrics.settlements.labels(source, wanted.value).inc()
         log.info(
             "topup_settled",
