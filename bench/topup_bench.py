@@ -149,5 +149,5 @@ def run(database_url: str, *, seconds: int, connections: int, logs: Path) -> dic
         )
     after = ceiling()
     return http_section(
-        "POST /topup", sustained, paced, [before, after], {"ratio": 0.25, "p99_ms_at_half_rate": 50}
+        "POST /topup", sustained, paced, [before, after], {"ratio": 0.30, "p99_ms_at_half_rate": 50}
     )
