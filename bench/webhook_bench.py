@@ -127,5 +127,5 @@ def run(database_url: str, *, seconds: int, connections: int, logs: Path) -> dic
         sustained,
         paced,
         [before, after],
-        {"ratio": 0.35, "p99_ms_at_half_rate": 50},
+        {"ratio": 0.5, "p99_ms_at_half_rate": 50},
     )

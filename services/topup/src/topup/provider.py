@@ -29,6 +29,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import httpx
+import structlog
 
 from betfuz_common import jsonio
 from betfuz_common.logging import get_logger
@@ -188,9 +189,7 @@ class SelcomProvider:
             return ProviderResult("pending", None, "no definitive answer from Selcom")
         elapsed_ms = round((time.perf_counter() - started) * 1000, 2)
         status = response.status_code
-        log.info(
-            "selcom_call", call=call, transid=transid, http_status=status, duration_ms=elapsed_ms
-        )
+        _record_call(call, transid, status, elapsed_ms)
         try:
             loaded = jsonio.loads(response.content)
         except jsonio.JsonError:
@@ -205,6 +204,16 @@ class SelcomProvider:
             log.warning("selcom_refused", call=call, transid=transid, http_status=status)
         said = "" if body is None else f": {_code(body) or '-'} {_text(body.get('message'))}"
         return ProviderResult("pending", None, _text(f"HTTP {status} from Selcom{said}".strip()))
+
+
+def _record_call(call: str, transid: str, status: int, elapsed_ms: float) -> None:
+    """Inside a request, the call's status and time go on that request's own lines (its outcome
+    line and its access line) instead of a line of their own: one write fewer per purchase.
+    Outside one (the reconciliation loop), a line of its own, as a loop has no access line."""
+    if "request_id" in structlog.contextvars.get_contextvars():
+        structlog.contextvars.bind_contextvars(selcom_http_status=status, selcom_ms=elapsed_ms)
+        return
+    log.info("selcom_call", call=call, transid=transid, http_status=status, duration_ms=elapsed_ms)
 
 
 def _item_outcome(status: str | None, code: str | None) -> Outcome:

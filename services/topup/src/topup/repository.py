@@ -9,7 +9,6 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from betfuz_common import jsonio
 from betfuz_common.db import Conn
 from topup.domain import Order, Topup
 
@@ -19,6 +18,17 @@ COLUMNS = (
     "failed_at, created_at, provider, provider_reference, product_code"
 )
 STATUS_CHANNEL = "topup_status_changed"
+# What a settling UPDATE (in a CTE named `settled`) is selected through: the status change and
+# its notification in one statement, one round trip fewer per settlement. Delivered to
+# LISTENers when the surrounding transaction commits, never before; JSON of
+# {topup_id, user_id, status, reference}.
+SETTLED_AND_NOTIFIED = f"""
+SELECT settled.*
+  FROM settled,
+       LATERAL (SELECT pg_notify('{STATUS_CHANNEL}', json_build_object(
+                    'topup_id', settled.id, 'user_id', settled.user_id,
+                    'status', settled.status, 'reference', settled.reference)::text)) AS notified
+"""  # noqa: S608 - constants only
 
 
 def _one(row: Any) -> Topup | None:
@@ -238,17 +248,21 @@ async def note_provider_answer(
 async def complete_pending(
     conn: Conn, reference: str, external_reference: str | None, result_code: str | None
 ) -> Topup | None:
-    """pending → completed; None when it was not pending (a duplicate finds nothing to do)."""
+    """pending → completed, notified; None when it was not pending (a duplicate finds nothing
+    to do, and notifies nothing)."""
     return _one(
         await conn.fetchrow(
             f"""
-            UPDATE topup.topup_transactions
-               SET status = 'completed', completed_at = now(), updated_at = now(),
-                   submitted_at = COALESCE(submitted_at, now()),
-                   external_reference = COALESCE($2, external_reference),
-                   result_code = COALESCE($3, result_code)
-             WHERE reference = $1 AND status = 'pending'
-            RETURNING {COLUMNS}
+            WITH settled AS (
+                UPDATE topup.topup_transactions
+                   SET status = 'completed', completed_at = now(), updated_at = now(),
+                       submitted_at = COALESCE(submitted_at, now()),
+                       external_reference = COALESCE($2, external_reference),
+                       result_code = COALESCE($3, result_code)
+                 WHERE reference = $1 AND status = 'pending'
+                RETURNING {COLUMNS}
+            )
+            {SETTLED_AND_NOTIFIED}
             """,  # noqa: S608
             reference,
             external_reference,
@@ -264,18 +278,22 @@ async def fail_pending(
     result_code: str | None,
     message: str,
 ) -> Topup | None:
-    """pending → failed; None when it was not pending. The caller refunds in the same txn."""
+    """pending → failed, notified; None when it was not pending. The caller refunds in the
+    same transaction."""
     return _one(
         await conn.fetchrow(
             f"""
-            UPDATE topup.topup_transactions
-               SET status = 'failed', failed_at = now(), updated_at = now(),
-                   submitted_at = COALESCE(submitted_at, now()),
-                   external_reference = COALESCE($2, external_reference),
-                   result_code = COALESCE($3, result_code),
-                   error_message = $4
-             WHERE reference = $1 AND status = 'pending'
-            RETURNING {COLUMNS}
+            WITH settled AS (
+                UPDATE topup.topup_transactions
+                   SET status = 'failed', failed_at = now(), updated_at = now(),
+                       submitted_at = COALESCE(submitted_at, now()),
+                       external_reference = COALESCE($2, external_reference),
+                       result_code = COALESCE($3, result_code),
+                       error_message = $4
+                 WHERE reference = $1 AND status = 'pending'
+                RETURNING {COLUMNS}
+            )
+            {SETTLED_AND_NOTIFIED}
             """,  # noqa: S608
             reference,
             external_reference,
@@ -295,17 +313,6 @@ async def insert_refund(conn: Conn, topup: Topup, source: str, reason: str) -> N
         source,
         reason,
     )
-
-
-async def notify_status(conn: Conn, topup: Topup) -> None:
-    """Delivered to LISTENers when the surrounding transaction commits, never before."""
-    payload = {
-        "topup_id": topup.id,
-        "user_id": topup.user_id,
-        "status": topup.status.value,
-        "reference": topup.reference,
-    }
-    await conn.execute("SELECT pg_notify($1, $2)", STATUS_CHANNEL, jsonio.dumps(payload).decode())
 
 
 async def flag_for_review(

@@ -4,10 +4,12 @@ command alike."""
 
 from __future__ import annotations
 
+import urllib.request
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import httpx
+from httpx_aiohttp import AiohttpTransport
 
 from betfuz_common.db import create_pool
 from betfuz_common.idempotency import IdempotencyStore
@@ -28,13 +30,28 @@ def _http_client(
     transport: httpx.AsyncBaseTransport | None,
     auth: httpx.Auth | None = None,
 ) -> httpx.AsyncClient:
+    limits = httpx.Limits(max_connections=100, max_keepalive_connections=20)
     return httpx.AsyncClient(
         base_url=base_url,
-        transport=transport,
+        transport=transport or provider_transport(base_url, limits),
         auth=auth,
         timeout=httpx.Timeout(timeout, connect=min(timeout, 3.0)),
-        limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
+        limits=limits,
     )
+
+
+def provider_transport(base_url: str, limits: httpx.Limits) -> httpx.AsyncBaseTransport | None:
+    """aiohttp's engine under httpx's API: about half the CPU per provider call of httpcore.
+
+    None (httpx's own transport) when the environment names a proxy for the provider's host: httpx
+    honours HTTP(S)_PROXY and NO_PROXY itself, while aiohttp would have to look them up again
+    on every request.
+    """
+    url = httpx.URL(base_url)
+    proxies = urllib.request.getproxies()
+    if url.scheme in proxies and not urllib.request.proxy_bypass(url.host):
+        return None
+    return AiohttpTransport(limits=limits)
 
 
 def selcom_http_client(

@@ -194,11 +194,19 @@ async def purchase(
             if not await repo.wallet_exists(conn, user_id):
                 raise WalletNotFound(user_id)
             raise InsufficientFunds  # rolls back the key claim too: nothing is written
-    log.info("topup_created", topup_id=topup.id, reference=topup.reference, provider=first.name)
     result = await submit_with_failover(ports, topup, candidates[1:])
     async with ports.pool.acquire() as conn, conn.transaction():
         current = await apply_result(ports, conn, topup.reference, result, "process") or topup
         await _finish(ports, conn, idempotency, current)
+    if current.status is TopupStatus.PENDING:
+        # The purchase's one outcome line (a settled one is `topup_settled`); with the access
+        # line, two lines a purchase.
+        log.info(
+            "topup_pending",
+            topup_id=current.id,
+            reference=current.reference,
+            result_code=result.result_code,
+        )
     ports.metrics.purchases.labels(current.status.value).inc()
     return Purchase(topup=current)
 
@@ -418,10 +426,15 @@ async def _settle(
             await repo.insert_refund(conn, topup, source, result.message)
             await _forget_derived_key(ports, conn, topup)
             ports.metrics.refunds.labels(source).inc()
-    if topup is not None:
-        await repo.notify_status(conn, topup)
+    if topup is not None:  # complete_pending / fail_pending notified the change too
         ports.metrics.settlements.labels(source, wanted.value).inc()
-        log.info("topup_settled", reference=reference, status=wanted.value, source=source)
+        log.info(
+            "topup_settled",
+            topup_id=topup.id,
+            reference=reference,
+            status=wanted.value,
+            source=source,
+        )
         return "applied", topup
     current = await repo.get_by_reference(conn, reference)
     if current is None:

@@ -354,8 +354,9 @@ class _Settled:
 Settled = _Settled
 
 
-class _UserMissing(Exception):
-    """The account's user row is gone: undo the credit, hold the deposit."""
+class _AlreadyCredited(Exception):
+    """The UNIQUE backstop refused the row after the user's balance moved: the whole
+    transaction rolls back, and the delivery is a duplicate."""
 
 
 async def receive_deposit(ports: TreasuryPorts, deposit: Deposit) -> DepositOutcome:
@@ -369,11 +370,14 @@ async def settle_deposit(
     """The one exactly-once path of a deposit, whether its notification or reconciliation
     brings it. ONE transaction per delivery, serialised on its reference: whatever it decides
     (credit, hold, duplicate, review) commits with the rows that explain it, or not at all."""
-    async with ports.pool.acquire() as conn, conn.transaction():
-        # Lock order, the same for every delivery so that concurrent ones queue instead of
-        # deadlocking: the reference, then the account row, then the user row.
-        await repo.lock_reference(conn, deposit.transaction_reference)
-        settled = await _settle(conn, deposit, credited_by)
+    try:
+        async with ports.pool.acquire() as conn, conn.transaction():
+            # Lock order, the same for every delivery so that concurrent ones queue instead of
+            # deadlocking: the reference, then the account row, then the user row.
+            await repo.lock_reference(conn, deposit.transaction_reference)
+            settled = await _settle(conn, deposit, credited_by)
+    except _AlreadyCredited:
+        settled = _Settled("duplicate", "deposit_duplicate")  # rolled back: nothing moved
     facts = {"reference": deposit.transaction_reference, "via": credited_by, **settled.facts}
     if settled.warn:
         log.warning(settled.event, **facts)
@@ -395,25 +399,25 @@ async def _settle(conn: Conn, deposit: Deposit, credited_by: CreditedBy) -> _Set
         return await _hold(
             conn, deposit, f"account_{account['status']}", account["id"], account["user_id"]
         )
-    try:
-        async with conn.transaction():  # a savepoint: a credit that cannot finish leaves nothing
-            return await _credit(conn, account, deposit, credited_by)
-    except _UserMissing:
-        return await _hold(conn, deposit, "user_missing", account["id"], account["user_id"])
+    return await _credit(conn, account, deposit, credited_by)
 
 
 async def _credit(
     conn: Conn, account: asyncpg.Record, deposit: Deposit, credited_by: CreditedBy
 ) -> _Settled:
-    """The row, both balances and the notification, together."""
+    """The row, both balances and the notification, together.
+
+    The user's row first: when it is gone nothing has been written yet and the deposit is held,
+    with no savepoint to undo a credit (two round trips fewer per deposit). Its lock still comes
+    after the account's, taken by the look-up above."""
+    user_balance = await repo.credit_user(conn, account["user_id"], deposit.amount)
+    if user_balance is None:
+        return await _hold(conn, deposit, "user_missing", account["id"], account["user_id"])
     transaction_id = f"btx_{uuid.uuid4().hex}"
     if not await repo.insert_credit(conn, transaction_id, account, deposit, credited_by):
         # The UNIQUE constraint's backstop; the lock and the look-up above come first.
-        return _Settled("duplicate", "deposit_duplicate")
+        raise _AlreadyCredited
     account_balance = await repo.credit_account(conn, account["id"], deposit.amount)
-    user_balance = await repo.credit_user(conn, account["user_id"], deposit.amount)
-    if user_balance is None:
-        raise _UserMissing()
     await repo.notify_balance(
         conn,
         {
