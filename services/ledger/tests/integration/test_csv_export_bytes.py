@@ -9,6 +9,7 @@ from decimal import Decimal
 import asyncpg
 import pytest
 
+from betfuz_common.db import Conn
 from ledger import repository
 from ledger.bet_encoding import bet_hash
 from ledger.csv_export import FORMULA_TRIGGERS, HEADER
@@ -68,7 +69,7 @@ DATES = [
 EXTREME_DATES = ["infinity", "-infinity", "4713-01-01 00:00:00+00 BC", "294276-12-31 23:59:59+00"]
 
 
-async def _insert(conn: asyncpg.Connection, n: int, slip_id: str, created: str) -> None:
+async def _insert(conn: Conn, n: int, slip_id: str, created: str) -> None:
     await conn.execute(
         """INSERT INTO ledger.ledger_entries (bet_slip_id, bet_hash, win_amount, status,
                tx_hash, block_number, created_at, confirmed_at)
@@ -83,7 +84,7 @@ async def _insert(conn: asyncpg.Connection, n: int, slip_id: str, created: str) 
     )
 
 
-async def _copy(conn: asyncpg.Connection, query: str) -> bytes:
+async def _copy(conn: Conn, query: str) -> bytes:
     out = bytearray()
 
     async def write(data: bytes) -> None:
@@ -120,7 +121,7 @@ async def test_the_export_is_byte_identical_to_the_first_format_for_tricky_value
         await repository.copy_confirmed_csv(conn, EntryFilter(None, None, None), write)
         reference = await _copy(
             conn,
-            f"SELECT {REFERENCE} FROM ledger.ledger_entries WHERE status = 'confirmed' ORDER BY id",
+            f"SELECT {REFERENCE} FROM ledger.ledger_entries WHERE status = 'confirmed' ORDER BY id",  # noqa: S608 - our own constant
         )
 
     assert n == len(TRICKY_IDS) * len(dates)
