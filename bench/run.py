@@ -20,6 +20,7 @@ from typing import Any
 from bench import (
     csv_bench,
     ledger_gas,
+    plot,
     report,
     scale_bench,
     topup_bench,
@@ -112,6 +113,8 @@ def main() -> None:
         with bench_database(admin_url()) as database_url:
             results["sections"][name] = SECTIONS[name](database_url, args, logs)
     results["seconds_total"] = round(time.monotonic() - started, 1)
+    if "scale" in results["sections"]:
+        plot.scale_curves(results["sections"]["scale"], REPO / "docs" / "scale-curves.png")
     if args.only:  # a partial run never replaces the published figures
         (BENCH_DIR / "results" / "partial.json").write_text(json.dumps(results, indent=2) + "\n")
     else:
