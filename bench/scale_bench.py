@@ -7,8 +7,9 @@ bulk path: no row crosses the wire), then `ANALYZE`, then every measurement runs
   with 10^4 topups), `POST /treasury/webhook`, the deposit history of one account with 10^4
   deposits, `GET /ledger/entries`. An open loop at a fixed rate, the same at every size, so the
   latencies compare; p99 from the scheduled send time.
-- In process: the ledger worker's claim (bet_slips holds `size` slips, 1 % of them big wins,
-  all claimed but the 100 each sample adds), one topup reconciliation tick with 10^4 topups due
+- In process: the ledger worker's claim, between sweeps and as a full sweep (bet_slips holds
+  `size` slips settled one a second back in time, 1 % of them big wins, all claimed but the
+  100 each sample adds), one topup reconciliation tick with 10^4 topups due
   (Selcom sandbox), one deposit reconciliation tick over 10^4 listed deposits (when treasury has
   a reconciliation; a clear "not available" otherwise).
 
@@ -43,9 +44,10 @@ from betfuz_testing.processes import free_port, running
 SIZES = (10_000, 100_000, 1_000_000)
 HOT_ROWS = 10_000  # the topups / deposits of the one user whose history is read
 DUE = 10_000  # topups due for reconciliation at every size
-RATE = 40.0  # requests per second of every HTTP measurement, at every size
+RATE = 30.0  # requests per second of every HTTP measurement, at every size
 STATS_FLUSH_SECONDS = 11.0  # PGSTAT_IDLE_INTERVAL (10 s) and a margin
 CLAIM_SAMPLES = 20
+CLAIM_WINDOW_SECONDS = 3600.0  # WorkerConfig.claim_window_seconds
 TARGET_GROWTH = 1.5  # p99 and database time from the smallest to the largest size
 JWT_SECRET = topup_bench.JWT_SECRET
 HOT_USER = "bench-1"  # one of topup_bench's and webhook_bench's users, with an account
@@ -180,7 +182,9 @@ def http_points(
     return points
 
 
-async def claim_point(database_url: str, size: int) -> dict[str, Any]:
+async def claim_point(database_url: str, size: int, *, window: float | None) -> dict[str, Any]:
+    """The worker's claim of 100 new big wins: between sweeps (`window`, the steady state) or a
+    full sweep (every big win ever settled, as the first tick and then hourly)."""
     from ledger import repository as ledger_repo
 
     conn = await asyncpg.connect(database_url)
@@ -189,11 +193,13 @@ async def claim_point(database_url: str, size: int) -> dict[str, Any]:
         for sample in range(CLAIM_SAMPLES):
             await conn.execute(
                 """INSERT INTO public.bet_slips (id, user_id, status, potential_win, settled_at)
-                   SELECT 'new_' || $1::int || '_' || $2::int || '_' || g, 'bench-2', 'won',
+                   SELECT 'new_' || $1::int || '_' || $2::int || '_' || $3::text || '_' || g,
+                          'bench-2', 'won',
                           2000000, now()
                      FROM generate_series(1, 100) g""",
                 size,
                 sample,
+                "window" if window else "sweep",
             )
             started = time.perf_counter()
             async with conn.transaction():
@@ -203,6 +209,7 @@ async def claim_point(database_url: str, size: int) -> dict[str, Any]:
                     network="polygon-amoy",
                     now=datetime.now(UTC),
                     limit=100,
+                    settled_within_seconds=window,
                 )
             walls.append(time.perf_counter() - started)
             if claimed != 100:
@@ -349,7 +356,7 @@ def services(database_url: str, logs: Path) -> Iterator[dict[str, str]]:
         "SELCOM_API_SECRET": topup_bench.SELCOM_SECRET,
     }
     base = {"APP_ENV": "test", "DATABASE_URL": database_url, "JWT_SECRET": JWT_SECRET}
-    base |= {"LOG_LEVEL": "WARNING", "WEB_CONCURRENCY": "1"}
+    base |= {"LOG_LEVEL": "WARNING", "WEB_CONCURRENCY": "2"}  # as shipped: a worker per core
     with ExitStack() as stack:
         selcom = stack.enter_context(
             running(
@@ -420,8 +427,11 @@ def run(
             seed_seconds[str(size)] = round(time.monotonic() - started, 1)
             for name, point in http_points(database_url, http, seconds).items():
                 points.setdefault(name, {})[str(size)] = point
-            points.setdefault("ledger worker claim (1 % big wins)", {})[str(size)] = asyncio.run(
-                claim_point(database_url, size)
+            points.setdefault("ledger claim between sweeps (1 % big wins)", {})[str(size)] = (
+                asyncio.run(claim_point(database_url, size, window=CLAIM_WINDOW_SECONDS))
+            )
+            points.setdefault("ledger claim, full sweep (hourly)", {})[str(size)] = asyncio.run(
+                claim_point(database_url, size, window=None)
             )
             points.setdefault("topup reconciliation tick (10^4 due)", {})[str(size)] = asyncio.run(
                 topup_tick_point(database_url, urls["selcom"], size)

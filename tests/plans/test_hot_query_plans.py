@@ -174,6 +174,19 @@ CASES: dict[str, tuple[Callable[[Any], Awaitable[Any]], str, str]] = {
         # at 21 is as good as the status index
         "ledger_entries_status|ledger_entries_pkey",
     ),
+    "the worker's claim between full sweeps": (
+        lambda c: ledger_repo.claim_qualifying_slips(
+            c,
+            min_win=Decimal(1_000_000),
+            network="polygon-amoy",
+            now=NOW,
+            limit=100,
+            settled_within_seconds=3600,
+        ),
+        "bet_slips",
+        # either index, as long as the window is applied in the scan (the test below)
+        "idx_bet_slips_won_settled|bet_slips_settled_wins_by_amount",
+    ),
     "the worker's claim of qualifying slips": (
         lambda c: ledger_repo.claim_qualifying_slips(
             c, min_win=Decimal(1_000_000), network="polygon-amoy", now=NOW, limit=100
@@ -198,3 +211,14 @@ async def test_the_claim_checks_each_candidate_against_the_ledger_through_its_un
     call, _, _ = CASES["the worker's claim of qualifying slips"]
     found = await plan_of(seeded, call)
     assert_uses_index(found, "ledger_entries", "ledger_entries_bet_slip_id_key")
+
+
+async def test_between_sweeps_the_claim_applies_its_window_before_proving_any_slip_claimed(
+    seeded: asyncpg.Connection,
+) -> None:
+    """The anti-join with the ledger is the cost that grows with the history: the window must
+    cut the slips down in the bet_slips scan itself, before any of them is looked up."""
+    call, _, _ = CASES["the worker's claim between full sweeps"]
+    found = await plan_of(seeded, call)
+    (scan,) = [n for n in found if n.get("Relation Name") == "bet_slips"]
+    assert "settled_at >=" in scan.get("Index Cond", "") + scan.get("Filter", "")
