@@ -20,7 +20,13 @@ from ledger.metrics import LedgerMetrics
 from ledger.ports import LedgerChainPort, Recording
 from ledger.worker import TICK_LOCK_KEY, Worker, WorkerConfig
 from services.ledger.tests.integration.fake_chain import FakeChain, FakeTx
-from services.ledger.tests.integration.support import SETTLED, add_slips, big_wins, entries_by_slip
+from services.ledger.tests.integration.support import (
+    SETTLED,
+    Slip,
+    add_slips,
+    big_wins,
+    entries_by_slip,
+)
 
 START = datetime(2025, 2, 1, 9, 0, tzinfo=UTC)
 CONFIG = WorkerConfig(
@@ -405,8 +411,12 @@ async def test_between_sweeps_the_claim_takes_recent_wins_and_the_next_sweep_tak
     assert (await worker.tick()).claimed == 2  # the first tick is a full sweep
 
     now = datetime.now(UTC)
-    recent = [(f"recent_{i}", "won", Decimal(2_000_000), now - timedelta(minutes=5)) for i in "ab"]
-    old = [(f"old_{i}", "won", Decimal(2_000_000), now - timedelta(days=2)) for i in "ab"]
+    recent: list[Slip] = [
+        (f"recent_{i}", "won", Decimal(2_000_000), now - timedelta(minutes=5)) for i in "ab"
+    ]
+    old: list[Slip] = [
+        (f"old_{i}", "won", Decimal(2_000_000), now - timedelta(days=2)) for i in "ab"
+    ]
     await add_slips(ledger_pool, recent + old)
     assert (await worker.tick()).claimed == 2
     assert {"recent_a", "recent_b"} <= set(await entries_by_slip(ledger_pool))
