@@ -1,5 +1,5 @@
 """GET /ledger/export.csv over 1,000,000 entries: seconds and peak RSS of the service, next to
-PostgreSQL's own `COPY (...) TO STDOUT WITH CSV` of the same rows."""
+PostgreSQL's own `COPY (...) TO STDOUT WITH CSV` of the same rows, alternating, best of each."""
 
 from __future__ import annotations
 
@@ -73,10 +73,12 @@ def download(url: str, token: str) -> tuple[float, int, int]:
     return time.perf_counter() - started, size, rows - 1
 
 
+ROUNDS = 2  # COPY and export alternate; the best of each is the figure (a busy, shared machine)
+
+
 def run(database_url: str, *, rows: int, logs: Path) -> dict[str, Any]:
     asyncio.run(execute(database_url, SEED, rows))
     asyncio.run(execute(database_url, "VACUUM ANALYZE ledger.ledger_entries"))
-    copy_s, copy_bytes = copy_seconds(database_url)
     env = {
         "APP_ENV": "test",
         "DATABASE_URL": database_url,
@@ -85,20 +87,28 @@ def run(database_url: str, *, rows: int, logs: Path) -> dict[str, Any]:
         "POLYGON_RPC_URL": "http://127.0.0.1:9",  # the export never touches the chain
     }
     token = issue_token(JWT_SECRET, "bench-compliance", roles=["compliance"])
+    copies: list[float] = []
+    exports: list[float] = []
     with running("ledger", env=env, log_path=logs / "bench-ledger.log") as api:
         pid = service_pid(int(api.rsplit(":", 1)[1]))
         baseline_rss = peak_rss_mb(pid)
-        seconds, size, exported = download(api, token)
+        for _ in range(ROUNDS):
+            copy_s, copy_bytes = copy_seconds(database_url)
+            copies.append(round(copy_s, 2))
+            seconds, size, exported = download(api, token)
+            exports.append(round(seconds, 2))
         rss = peak_rss_mb(pid)
-    ratio = round(copy_s / seconds, 3)
+    ratio = round(min(copies) / min(exports), 3)
     return {
         "rows": exported,
-        "export_seconds": round(seconds, 2),
+        "export_seconds": min(exports),
+        "export_runs": exports,
         "export_mb": round(size / 1e6, 1),
-        "copy_seconds": round(copy_s, 2),
+        "copy_seconds": min(copies),
+        "copy_runs": copies,
         "copy_mb": round(copy_bytes / 1e6, 1),
         "speed_ratio": ratio,
         "service_peak_rss_mb": rss,
         "service_rss_before_mb": baseline_rss,
-        "targets": {"speed_ratio": 0.3, "peak_rss_mb": 150},
+        "targets": {"speed_ratio": 0.7, "peak_rss_mb": 150},
     }

@@ -60,7 +60,38 @@ def table(results: dict[str, Any]) -> str:
         )
     if "csv" in sections:
         lines += _csv_rows(sections["csv"])
+    if "scale" in sections:
+        lines += ["", *scale_table(sections["scale"])]
     return "\n".join(lines)
+
+
+def scale_table(section: dict[str, Any]) -> list[str]:
+    """One row per measurement: p99 and database time at each size, and their growth."""
+    sizes = [str(size) for size in section["sizes"]]
+    target = section["target_growth"]
+    head = " | ".join(f"p99 / db at {int(size):,}" for size in sizes)
+    lines = [
+        f"Scale curves (measured {section.get('measured_at', 'with the run above')}, "
+        f"`--only scale`; HTTP at {section['rate_per_second']:g} req/s for "
+        f"{section['seconds_per_point']} s a point; p99 / database time per request in ms; "
+        f"growth = largest size over smallest, target ≤ {target}; plot: "
+        "[scale-curves.png](scale-curves.png)):",
+        "",
+        f"| measurement | {head} | growth p99 / db | |",
+        "|---|" + "---|" * len(sizes) + "---|---|",
+    ]
+    for name, by_size in section["points"].items():
+        cells = " | ".join(
+            f"{by_size[s]['p99_ms']} / {by_size[s]['db_ms_per_request']}" if s in by_size else "—"
+            for s in sizes
+        )
+        growth = section["growth"][name]
+        worst = max((g for g in (growth["p99"], growth["db"]) if g is not None), default=None)
+        verdict = "—" if worst is None else _ok(worst, target, higher_is_better=False)
+        lines.append(f"| {name} | {cells} | {growth['p99']} / {growth['db']} | {verdict} |")
+    for name, why in section.get("not_available", {}).items():
+        lines.append(f"| {name} | " + " | ".join("not available" for _ in sizes) + f" | {why} | |")
+    return lines
 
 
 def _gas_rows(section: dict[str, Any]) -> list[str]:
@@ -82,7 +113,8 @@ def _csv_rows(section: dict[str, Any]) -> list[str]:
     targets = section["targets"]
     return [
         f"| GET /ledger/export.csv, {section['rows']:,} rows | {section['export_seconds']} s, "
-        f"{section['export_mb']} MB | COPY … TO STDOUT WITH CSV: {section['copy_seconds']} s | "
+        f"{section['export_mb']} MB (best of {section.get('export_runs')}) | COPY … TO STDOUT "
+        f"WITH CSV: {section['copy_seconds']} s (best of {section.get('copy_runs')}) | "
         f"speed ≥ {targets['speed_ratio']} of COPY: {section['speed_ratio']} | "
         f"{_ok(section['speed_ratio'], targets['speed_ratio'])} |",
         f"| export peak RSS of the service | {section['service_peak_rss_mb']} MB "

@@ -17,7 +17,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import csv_bench, ledger_gas, report, topup_bench, webhook_bench, worker_bench
+from bench import (
+    csv_bench,
+    ledger_gas,
+    plot,
+    report,
+    scale_bench,
+    topup_bench,
+    webhook_bench,
+    worker_bench,
+)
 from bench.harness import BENCH_DIR, REPO, bench_database, machine
 from betfuz_testing.anvil import run_anvil
 from betfuz_testing.postgres import admin_url, ensure_running
@@ -55,12 +64,18 @@ def worker_section(database_url: str, args: argparse.Namespace, _: Path) -> dict
     return worker_bench.run(database_url, bets=args.worker_bets)
 
 
+def scale_section(database_url: str, args: argparse.Namespace, logs: Path) -> dict[str, Any]:
+    sizes = tuple(int(size) for size in args.scale_sizes.split(","))
+    return scale_bench.run(database_url, sizes=sizes, seconds=args.scale_seconds, logs=logs)
+
+
 SECTIONS: dict[str, Section] = {
     "gas": gas_section,
     "worker": worker_section,
     "topup": topup_section,
     "webhook": webhook_section,
     "csv": csv_section,
+    "scale": scale_section,
 }
 
 
@@ -70,6 +85,10 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--csv-rows", type=int, default=1_000_000)
     parser.add_argument("--worker-bets", type=int, default=5_000)
+    parser.add_argument(
+        "--scale-sizes", default=",".join(map(str, scale_bench.SIZES)), help="rows, comma-separated"
+    )
+    parser.add_argument("--scale-seconds", type=int, default=6, help="length of each scale point")
     parser.add_argument("--only", choices=sorted(SECTIONS), action="append")
     args = parser.parse_args()
     ensure_running(admin_url())
@@ -94,6 +113,8 @@ def main() -> None:
         with bench_database(admin_url()) as database_url:
             results["sections"][name] = SECTIONS[name](database_url, args, logs)
     results["seconds_total"] = round(time.monotonic() - started, 1)
+    if "scale" in results["sections"]:
+        plot.scale_curves(results["sections"]["scale"], REPO / "docs" / "scale-curves.png")
     if args.only:  # a partial run never replaces the published figures
         (BENCH_DIR / "results" / "partial.json").write_text(json.dumps(results, indent=2) + "\n")
     else:

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -75,6 +76,14 @@ class WorkerConfig:
     retry_base_seconds: float = 30.0
     retry_max_seconds: float = 3600.0
     max_attempts: int = 10  # then the entry leaves the queue as an `entry_failing` case
+    # The claim looks only at wins settled this recently (by the database's clock), except on a
+    # full sweep: the first tick of a worker, then one every `claim_sweep_seconds`. A full sweep
+    # reads every big win ever settled (each proven claimed through the ledger's index), a cost
+    # that grows with the history; the window's does not. A win that becomes visible later than
+    # the window (a platform transaction committing an hour late, a backfill) waits for the next
+    # sweep: docs/DESIGN.md, the ledger's claim.
+    claim_window_seconds: float = 3600.0
+    claim_sweep_seconds: float = 3600.0
 
     @classmethod
     def from_settings(cls, settings: LedgerSettings) -> WorkerConfig:
@@ -147,6 +156,7 @@ class Worker:
         self._clock = clock
         self._hide = tuple(hide_in_errors)
         self._metrics = metrics or LedgerMetrics(CollectorRegistry())
+        self._last_sweep: float | None = None  # time.monotonic() of the last full claim
 
     async def run_forever(self, interval_seconds: float) -> None:
         while True:
@@ -202,6 +212,11 @@ class Worker:
         return result
 
     async def _claim(self, now: datetime) -> int:
+        sweep = (
+            self._last_sweep is None
+            or time.monotonic() - self._last_sweep >= self._config.claim_sweep_seconds
+        )
+        window = None if sweep else self._config.claim_window_seconds
         claimed = 0
         while True:
             async with self._pool.acquire() as conn:
@@ -211,10 +226,14 @@ class Worker:
                     network=self._config.network,
                     now=now,
                     limit=CLAIM_CHUNK,
+                    settled_within_seconds=window,
                 )
             claimed += count
             if count < CLAIM_CHUNK:
-                return claimed
+                break
+        if sweep:
+            self._last_sweep = time.monotonic()
+        return claimed
 
     async def _record_due(
         self, chain: LedgerChainPort, started: datetime, result: TickResult

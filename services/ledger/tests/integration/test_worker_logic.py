@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -19,7 +20,13 @@ from ledger.metrics import LedgerMetrics
 from ledger.ports import LedgerChainPort, Recording
 from ledger.worker import TICK_LOCK_KEY, Worker, WorkerConfig
 from services.ledger.tests.integration.fake_chain import FakeChain, FakeTx
-from services.ledger.tests.integration.support import SETTLED, add_slips, big_wins, entries_by_slip
+from services.ledger.tests.integration.support import (
+    SETTLED,
+    Slip,
+    add_slips,
+    big_wins,
+    entries_by_slip,
+)
 
 START = datetime(2025, 2, 1, 9, 0, tzinfo=UTC)
 CONFIG = WorkerConfig(
@@ -409,3 +416,31 @@ async def test_an_entry_set_aside_stays_as_it_is_while_the_chain_is_unreachable(
 
 
 UNUSED: Callable[..., object] | FakeTx | None = None
+
+
+async def test_between_sweeps_the_claim_takes_recent_wins_and_the_next_sweep_takes_late_old_ones(
+    ledger_pool: asyncpg.Pool, fake: FakeChain, clock: Clock
+) -> None:
+    """Between full sweeps the claim reads only wins settled within the window (the database's
+    clock): a win settled long ago that turns up late is not lost, the next sweep takes it."""
+    config = replace(CONFIG, claim_window_seconds=3600, claim_sweep_seconds=3600)
+    worker = Worker(ledger_pool, fake.factory(), config, clock=clock)
+    first = big_wins(2)
+    await add_slips(ledger_pool, first)
+    assert (await worker.tick()).claimed == 2  # the first tick is a full sweep
+
+    now = datetime.now(UTC)
+    recent: list[Slip] = [
+        (f"recent_{i}", "won", Decimal(2_000_000), now - timedelta(minutes=5)) for i in "ab"
+    ]
+    old: list[Slip] = [
+        (f"old_{i}", "won", Decimal(2_000_000), now - timedelta(days=2)) for i in "ab"
+    ]
+    await add_slips(ledger_pool, recent + old)
+    assert (await worker.tick()).claimed == 2
+    assert {"recent_a", "recent_b"} <= set(await entries_by_slip(ledger_pool))
+    assert not {"old_a", "old_b"} & set(await entries_by_slip(ledger_pool))
+
+    sweeping = Worker(ledger_pool, fake.factory(), replace(config, claim_sweep_seconds=0))
+    assert (await sweeping.tick()).claimed == 2
+    assert {"old_a", "old_b"} <= set(await entries_by_slip(ledger_pool))
