@@ -10,8 +10,7 @@ bulk path: no row crosses the wire), then `ANALYZE`, then every measurement runs
 - In process: the ledger worker's claim, between sweeps and as a full sweep (bet_slips holds
   `size` slips settled one a second back in time, 1 % of them big wins, all claimed but the
   100 each sample adds), one topup reconciliation tick with 10^4 topups due
-  (Selcom sandbox), one deposit reconciliation tick over 10^4 listed deposits (when treasury has
-  a reconciliation; a clear "not available" otherwise).
+  (Selcom sandbox), one deposit reconciliation tick over 10^4 listed deposits.
 
 Database time per request is PostgreSQL's own: the growth of `pg_stat_database.active_time`
 (time backends spent executing statements in the bench database, which nothing else uses)
@@ -22,24 +21,31 @@ one within PGSTAT_IDLE_INTERVAL (10 s), hence the wait before each reading.
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import os
 import statistics
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import ExitStack, contextmanager
+from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import asyncpg
+from prometheus_client import CollectorRegistry
 
 from bench import topup_bench, webhook_bench
 from bench.harness import load, write_requests
+from betfuz_common import jsonio
 from betfuz_common.auth import issue_token
 from betfuz_common.settings import load_settings
 from betfuz_testing.processes import free_port, running
+from treasury.config import TreasurySettings
+from treasury.metrics import TreasuryMetrics
+from treasury.reconcile import ReconcileConfig, reconcile_once
+from treasury.runtime import open_ports
+from treasury.schemas import DepositNotification
 
 SIZES = (10_000, 100_000, 1_000_000)
 HOT_ROWS = 10_000  # the topups / deposits of the one user whose history is read
@@ -285,39 +291,20 @@ async def topup_tick_point(database_url: str, selcom: str, size: int) -> dict[st
     return await _timed_tick(database_url, tick)
 
 
-def deposit_tick_available() -> bool:
-    return importlib.util.find_spec("treasury.reconcile") is not None
-
-
 async def deposit_tick_point(database_url: str, treasury_api: str) -> dict[str, Any]:
     """One deposit reconciliation tick over 10^4 listed deposits, all already credited by their
     webhooks (the steady state: every one a duplicate); Wema's listing is a double in process
     that hands the tick those deposits, read by the webhook's own schema."""
-    from dataclasses import replace
-
-    from prometheus_client import CollectorRegistry
-
-    # by name: treasury.reconcile, .runtime and .metrics exist only once the reconciliation
-    # has merged, and this module must type-check before that
-    reconcile = importlib.import_module("treasury.reconcile")
-    schemas = importlib.import_module("treasury.schemas")
-    open_ports = importlib.import_module("treasury.runtime").open_ports
-    metrics = importlib.import_module("treasury.metrics").TreasuryMetrics
-    from treasury.config import TreasurySettings
-
     items = webhook_bench.deposits(DUE)
     notified = write_requests(items)
     try:  # the webhooks first, through the running service: each credited once
         load(treasury_api, notified, duration=120, connections=8)
     finally:
         notified.unlink()
-    parser = next(
-        model
-        for model in vars(schemas).values()
-        if isinstance(model, type) and hasattr(model, "model_validate_json")
-        and callable(getattr(model, "deposit", None))
-    )  # fmt: skip
-    listed = [parser.model_validate_json(item["body"]).deposit() for item in items]
+    # read as the service reads a notification: exact decimals, the webhook's own schema
+    listed = [
+        DepositNotification.model_validate(jsonio.loads(item["body"])).deposit() for item in items
+    ]
 
     class Listing:
         def __init__(self, wema: Any) -> None:
@@ -345,10 +332,10 @@ async def deposit_tick_point(database_url: str, treasury_api: str) -> dict[str, 
 
     async def tick() -> dict[str, Any]:
         async with open_ports(settings) as ports:
-            report = await reconcile.reconcile_once(
+            report = await reconcile_once(
                 replace(ports, wema=Listing(ports.wema)),
-                reconcile.ReconcileConfig.from_settings(settings),
-                metrics(CollectorRegistry()),
+                ReconcileConfig.from_settings(settings),
+                TreasuryMetrics(CollectorRegistry()),
             )
         return dict(report.as_dict())
 
@@ -443,10 +430,9 @@ def run(
             points.setdefault("topup reconciliation tick (10^4 due)", {})[str(size)] = asyncio.run(
                 topup_tick_point(database_url, urls["selcom"], size)
             )
-            if deposit_tick_available():
-                points.setdefault("deposit reconciliation tick (10^4 listed)", {})[str(size)] = (
-                    asyncio.run(deposit_tick_point(database_url, urls["treasury"]))
-                )
+            points.setdefault("deposit reconciliation tick (10^4 listed)", {})[str(size)] = (
+                asyncio.run(deposit_tick_point(database_url, urls["treasury"]))
+            )
     return {
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "sizes": list(sizes),
@@ -455,15 +441,6 @@ def run(
         "seed_seconds": seed_seconds,
         "points": points,
         "growth": {name: growth(by_size) for name, by_size in points.items()},
-        "not_available": (
-            {}
-            if deposit_tick_available()
-            else {
-                "deposit reconciliation tick (10^4 listed)": (
-                    "treasury has no reconciliation on this branch yet (treasury.reconcile)"
-                )
-            }
-        ),
         "target_growth": TARGET_GROWTH,
         "pid": os.getpid(),
     }
