@@ -126,10 +126,13 @@ async def test_sigterm_mid_burst_lets_every_in_flight_purchase_finish_and_refuse
     assert by_status == {201: IN_FLIGHT}, statuses(answers)
     assert all(a.body is not None and a.body["status"] == "completed" for a in answers)
     assert all(a.answered_at - signalled_at < GRACEFUL_SHUTDOWN_SECONDS for a in answers)
-    # After the signal a new connection is refused; the very first probes may still have been
-    # accepted in the instant before the listener closed, and then got a real answer.
+    # After the signal a new connection is refused. The very first probes may still have been
+    # accepted in the instant before the listener closed: answered for real (200), or queued by
+    # the kernel and never taken by the server, then closed unanswered when the listener closed
+    # (ReadError) — a transport failure the client retries, never a 5xx or half an answer. In
+    # ECS the target is out of the load balancer before SIGTERM, so no new request meets it.
     late_outcomes = Counter(a.error or str(a.status) for a in late)
-    assert set(late_outcomes) <= {"ConnectError", "200"}, late_outcomes
+    assert set(late_outcomes) <= {"ConnectError", "200", "ReadError"}, late_outcomes
     assert late_outcomes["ConnectError"] > 0, late_outcomes
     refused_from = min(
         (a.sent_at - signalled_at for a in late if a.error == "ConnectError"), default=None
