@@ -24,10 +24,8 @@ from typing import Any
 import asyncpg
 import httpx
 
-from betfuz_common import jsonio
 from betfuz_common.db import Migration, create_pool
 from betfuz_common.errors import PROBLEM_CONTENT_TYPE
-from betfuz_common.signatures import sign
 from betfuz_testing.database import create_database
 from betfuz_testing.private_postgres import PrivatePostgres, private_postgres
 from betfuz_testing.processes import free_port, running, stop
@@ -187,14 +185,6 @@ async def open_accounts(http: httpx.AsyncClient, users: list[str]) -> list[str]:
     return numbers
 
 
-def selcom_result(order_id: str, status: str) -> tuple[bytes, dict[str, str]]:
-    body = jsonio.dumps({"order_id": order_id, "status": status})
-    return body, {
-        "content-type": "application/json",
-        "x-selcom-signature": sign(body, SELCOM_SECRET.encode(), "sha256"),
-    }
-
-
 # --- a load that runs through the fault ------------------------------------------------------
 
 
@@ -290,14 +280,6 @@ def badly_refused(
         if not proper:
             bad.append(a)
     return bad
-
-
-def dependency_failures(answers: list[Answer]) -> dict[str, int]:
-    """The 5xx answers by status and code, for the figures."""
-    counts = Counter(
-        f"{a.status} {(a.body or {}).get('code')}" for a in answers if a.status and a.status >= 500
-    )
-    return dict(sorted(counts.items()))
 
 
 def percentile(values: list[float], fraction: float) -> float:

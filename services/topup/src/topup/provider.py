@@ -239,6 +239,3 @@ def _text(value: object) -> str:
 def _reference(body: Mapping[str, Any]) -> str | None:
     value = body.get("reference")
     return value[:128] if isinstance(value, str) and value else None
-
-
-SelcomClient = SelcomProvider  # the name earlier code and tests know it by

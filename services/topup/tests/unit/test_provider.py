@@ -13,7 +13,7 @@ from betfuz_common.money import as_json_number
 from topup import signing
 from topup.config import DEV_UTILITY_CODES, parse_utility_codes
 from topup.ports import ProcessOrder, ProviderResult
-from topup.provider import SelcomClient
+from topup.provider import SelcomProvider
 
 SECRET = b"unit-secret"
 NOW = datetime(2025, 1, 15, 14, 30, tzinfo=UTC)
@@ -21,9 +21,9 @@ ORDER = ProcessOrder("TOPABC", "mtn", "airtime", "+2348030000001", Decimal("1000
 Handler = Callable[[httpx.Request], httpx.Response]
 
 
-def client(handler: Handler) -> SelcomClient:
+def client(handler: Handler) -> SelcomProvider:
     http = httpx.AsyncClient(base_url="https://gw.test", transport=httpx.MockTransport(handler))
-    return SelcomClient(
+    return SelcomProvider(
         http,
         api_key="key",
         secret=SECRET,
