@@ -15,9 +15,11 @@ import asyncpg
 import httpx
 import pytest
 
+from betfuz_common.db import create_pool
+from betfuz_testing.fixtures import FreshDatabase
 from betfuz_testing.processes import free_port, running
 from betfuz_testing.tokens import TEST_JWT_SECRET, bearer
-from betfuz_testing.wallets import MakeUser, balance_of
+from betfuz_testing.wallets import MakeUser, balance_of, user_factory
 
 pytestmark = pytest.mark.e2e
 
@@ -35,7 +37,27 @@ class Stack:
 
 
 @pytest.fixture(scope="module")
-def stack(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+async def vtpass_db(fresh_database: FreshDatabase) -> str:
+    """A database of this module's own: the session's topup stack reconciles the shared one with
+    Selcom alone, and two reconcilers share one advisory lock, so on the shared database the
+    session's could hold the tick while this module waits for a VTpass status query."""
+    return await fresh_database("topup_vtpass")
+
+
+@pytest.fixture
+async def pool(vtpass_db: str) -> AsyncIterator[asyncpg.Pool]:
+    pool = await create_pool(vtpass_db, min_size=1, max_size=4)
+    yield pool
+    await pool.close()
+
+
+@pytest.fixture
+def make_user(pool: asyncpg.Pool) -> MakeUser:
+    return user_factory(pool)
+
+
+@pytest.fixture(scope="module")
+def stack(vtpass_db: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     logs = tmp_path_factory.mktemp("vtpass-e2e")
     api_port = free_port()
     api_url = f"http://127.0.0.1:{api_port}"
@@ -68,7 +90,7 @@ def stack(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
                     **credentials,
                     **selcom_keys,
                     "APP_ENV": "test",
-                    "DATABASE_URL": database_url,
+                    "DATABASE_URL": vtpass_db,
                     "JWT_SECRET": TEST_JWT_SECRET,
                     "API_BASE_URL": api_url,
                     "VTPASS_BASE_URL": vtpass,
