@@ -14,33 +14,52 @@ from bench.harness import endpoint_load, execute, http_section, pgbench
 from betfuz_common.signatures import sign
 from betfuz_common.timestamps import rfc3339, utc_now
 from betfuz_testing.processes import running
+from treasury.repository import DEPOSIT_CREDIT, DEPOSIT_LOCK_SPACE, DEPOSIT_LOOKUP
 
 ACCOUNTS = 1000
 WEMA_KEY, WEMA_SECRET = "bench-wema-key", "bench-wema-secret"
 JWT_SECRET = "bench-jwt-secret-0123456789abcdef0123456789"
 
-# The webhook's one transaction (service._credit_once), statement for statement.
-PGBENCH_SCRIPT = """
-\\set a random(1, {accounts})
-\\set n random(1, 9000000000000000000)
-BEGIN;
-SELECT id, user_id, status FROM treasury.bank_accounts
-  WHERE account_number = lpad((9000000000 + :a)::text, 10, '0');
-INSERT INTO treasury.bank_transactions
-    (id, bank_account_id, user_id, type, amount, transaction_reference, sender_name,
-     sender_account, sender_bank, narration, transaction_date)
-  SELECT 'btx_pgb' || :n, 'acc_bench_' || :a, 'bench-' || :a, 'credit', 5000.50, 'PGB-' || :n,
-         'MARY JANE', '9876543210', 'Access Bank', 'Deposit to Betfuz', now()
-   WHERE NOT EXISTS (SELECT 1 FROM treasury.unmatched_deposits
-                      WHERE transaction_reference = 'PGB-' || :n)
-  ON CONFLICT (transaction_reference) DO NOTHING RETURNING true;
-UPDATE treasury.bank_accounts SET balance = balance + 5000.50, updated_at = now()
-  WHERE id = 'acc_bench_' || :a AND status = 'active' RETURNING balance;
-UPDATE public.users SET balance = balance + 5000.50, updated_at = now()
-  WHERE id = 'bench-' || :a RETURNING balance;
-SELECT pg_notify('balance_changed', '{{"user_id":"bench-' || :a || '","amount":5000.50}}');
-COMMIT;
-"""
+
+def _bound(sql: str, *values: str) -> str:
+    """A repository statement with its $n parameters replaced by pgbench expressions (highest
+    first, so $1 never eats the start of $10)."""
+    for number in range(len(values), 0, -1):
+        sql = sql.replace(f"${number}", f"({values[number - 1]})")
+    return sql.strip()
+
+
+REFERENCE = "'PGB-' || :n"
+ACCOUNT_NUMBER = "lpad((9000000000 + :a)::text, 10, '0')"
+
+# The webhook's one transaction (service.settle_deposit), statement for statement and in the
+# repository's own words: BEGIN, the reference's lock, the look-up, the credit, COMMIT. (The
+# statements hold no braces, so `{accounts}` is the one thing `format` fills.)
+PGBENCH_SCRIPT = "\n".join(
+    [
+        "\\set a random(1, {accounts})",
+        "\\set n random(1, 9000000000000000000)",
+        "BEGIN;",
+        f"SELECT pg_advisory_xact_lock({DEPOSIT_LOCK_SPACE}, hashtext({REFERENCE}));",
+        _bound(DEPOSIT_LOOKUP, REFERENCE, ACCOUNT_NUMBER) + ";",
+        _bound(
+            DEPOSIT_CREDIT,
+            "'btx_pgb' || :n",
+            "'acc_bench_' || :a",
+            "'bench-' || :a",
+            "5000.50",
+            REFERENCE,
+            "'MARY JANE'",
+            "'9876543210'",
+            "'Access Bank'",
+            "'Deposit to Betfuz'",
+            "now()",
+            "'webhook'",
+        )
+        + ";",
+        "COMMIT;",
+    ]
+)
 
 
 async def seed_accounts(database_url: str) -> None:

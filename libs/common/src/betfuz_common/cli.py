@@ -19,6 +19,7 @@ from starlette.applications import Starlette
 from uvicorn.supervisors import Multiprocess
 
 from betfuz_common.db import COMMON_MIGRATIONS, Migration, discover, migrate_dsn
+from betfuz_common.http_protocol import CoalescingHttpToolsProtocol
 from betfuz_common.logging import configure_logging, get_logger
 from betfuz_common.settings import CommonSettings, SettingsError, load_settings
 
@@ -97,7 +98,7 @@ def _serve(service: ServiceDefinition[S], settings: S) -> int:
         host=os.environ.get("HOST", "0.0.0.0"),  # noqa: S104 - containers listen on all interfaces
         port=settings.port,
         loop="uvloop",
-        http="httptools",
+        http=CoalescingHttpToolsProtocol,  # httptools, each answer in one write
         log_config=None,
         access_log=False,
         proxy_headers=True,

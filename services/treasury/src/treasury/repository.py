@@ -3,6 +3,7 @@ caller's connection (and transaction)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -248,16 +249,6 @@ async def record_review(
     return first
 
 
-async def lock_account_by_number(conn: Conn, account_number: str) -> asyncpg.Record | None:
-    """The account a deposit names, its row locked until the caller's transaction ends: its
-    status cannot change between this look-up and the credit."""
-    return await conn.fetchrow(
-        "SELECT id, user_id, status FROM treasury.bank_accounts WHERE account_number = $1 "
-        "FOR NO KEY UPDATE",
-        account_number,
-    )
-
-
 async def lock_reference(conn: Conn, reference: str) -> None:
     """Serialise every delivery of one Wema reference: taken first in the transaction that
     decides its outcome, released at commit. Without it, two deliveries racing an account's
@@ -269,51 +260,139 @@ async def lock_reference(conn: Conn, reference: str) -> None:
     )
 
 
-async def outcome_for_reference(conn: Conn, reference: str) -> asyncpg.Record | None:
-    """What this reference already did: credited (a bank transaction), held, or resolved by a
-    person, with the amount and account number it came with."""
-    return await conn.fetchrow(
-        """
-        SELECT 'credited' AS outcome, t.id, t.amount, a.account_number
-          FROM treasury.bank_transactions t
-          JOIN treasury.bank_accounts a ON a.id = t.bank_account_id
-         WHERE t.transaction_reference = $1
-        UNION ALL
-        SELECT 'held' AS outcome, u.id, u.amount, u.account_number
-          FROM treasury.unmatched_deposits u
-         WHERE u.transaction_reference = $1
-        UNION ALL
-        -- Resolved by a person (credited to a wallet, or returned) with no held row: a refused
-        -- notice. Its amount and account are what the case salvaged from the raw notice.
-        SELECT 'resolved_by_ops' AS outcome, r.id, r.amount, r.account_number
-          FROM treasury.deposit_resolutions r
-         WHERE r.transaction_reference = $1
-         LIMIT 1
-        """,
-        reference,
-    )
+# What a reference already did: credited (a bank transaction), held, or resolved by a person,
+# with the amount and account number it came with. $1 is the reference.
+_OUTCOME = """
+SELECT 'credited' AS outcome, t.id, t.amount, a.account_number
+  FROM treasury.bank_transactions t
+  JOIN treasury.bank_accounts a ON a.id = t.bank_account_id
+ WHERE t.transaction_reference = $1
+UNION ALL
+SELECT 'held' AS outcome, u.id, u.amount, u.account_number
+  FROM treasury.unmatched_deposits u
+ WHERE u.transaction_reference = $1
+UNION ALL
+-- Resolved by a person (credited to a wallet, or returned) with no held row: a refused
+-- notice. Its amount and account are what the case salvaged from the raw notice.
+SELECT 'resolved_by_ops' AS outcome, r.id, r.amount, r.account_number
+  FROM treasury.deposit_resolutions r
+ WHERE r.transaction_reference = $1
+ LIMIT 1
+"""
+
+# A delivery's one look-up, after the reference's lock: the reference's earlier outcome and the
+# account the deposit names ($2), that row locked until the transaction ends so its status
+# cannot change before the credit. One round trip for the two; the account row is locked even
+# for a repeat, which only makes a repeat queue like a first delivery.
+DEPOSIT_LOOKUP = f"""
+WITH earlier AS ({_OUTCOME}),
+     account AS (SELECT id, user_id, status FROM treasury.bank_accounts
+                  WHERE account_number = $2 FOR NO KEY UPDATE)
+SELECT e.outcome, e.id AS earlier_id, e.amount AS earlier_amount,
+       e.account_number AS earlier_account_number,
+       a.id AS account_id, a.user_id AS account_user_id, a.status AS account_status
+  FROM (VALUES (1)) AS one (x)
+  LEFT JOIN earlier e ON true
+  LEFT JOIN account a ON true
+"""  # noqa: S608 - constants only
+
+# The credit, in one statement: the user's balance, the bank transaction (the exactly-once gate:
+# UNIQUE on the reference), the account's balance and the balance notification, each only when
+# the one before it happened. No user row: nothing is written (user_balance NULL). The UNIQUE
+# gate refusing: the user's balance has moved and `inserted` is NULL, so the caller must roll
+# the transaction back. The notification is delivered at commit, never before.
+DEPOSIT_CREDIT = f"""
+WITH credited_user AS (
+    UPDATE public.users SET balance = balance + $4, updated_at = now()
+     WHERE id = $3
+    RETURNING balance
+), booked AS (
+    INSERT INTO treasury.bank_transactions
+        (id, bank_account_id, user_id, type, amount, transaction_reference, sender_name,
+         sender_account, sender_bank, narration, transaction_date, credited_by)
+    SELECT $1, $2, $3, 'credit', $4, $5, $6, $7, $8, $9, $10, $11 FROM credited_user
+    ON CONFLICT (transaction_reference) DO NOTHING
+    RETURNING true AS inserted
+), credited_account AS (
+    UPDATE treasury.bank_accounts SET balance = balance + $4, updated_at = now()
+     WHERE id = $2 AND EXISTS (SELECT 1 FROM booked)
+    RETURNING balance
+)
+SELECT u.balance AS user_balance, b.inserted, c.balance AS account_balance,
+       -- CASE evaluates its branch only when taken: no notification for a credit not made.
+       CASE WHEN c.balance IS NOT NULL THEN pg_notify('{BALANCE_CHANNEL}', json_build_object(
+           'user_id', $3::text, 'balance', u.balance, 'bank_account_id', $2::text,
+           'account_balance', c.balance, 'amount', $4::numeric,
+           'transaction_reference', $5::text)::text) END AS notified
+  FROM (VALUES (1)) AS one (x)
+  LEFT JOIN credited_user u ON true
+  LEFT JOIN booked b ON true
+  LEFT JOIN credited_account c ON true
+"""  # noqa: S608 - constants only
 
 
-async def insert_credit(
+@dataclass(frozen=True)
+class Earlier:
+    outcome: str
+    id: str
+    amount: Decimal
+    account_number: str
+
+
+@dataclass(frozen=True)
+class AccountRef:
+    id: str
+    user_id: str
+    status: str
+
+
+def _one_row(row: asyncpg.Record | None) -> asyncpg.Record:
+    if row is None:  # both statements select from a one-row VALUES: never
+        raise RuntimeError("a one-row statement answered no row")
+    return row
+
+
+async def outcome_for_reference(conn: Conn, reference: str) -> Earlier | None:
+    row = await conn.fetchrow(_OUTCOME, reference)
+    return None if row is None else Earlier(**dict(row))
+
+
+async def look_up_deposit(
+    conn: Conn, reference: str, account_number: str
+) -> tuple[Earlier | None, AccountRef | None]:
+    """`DEPOSIT_LOOKUP`: (the reference's earlier outcome, the named account, locked)."""
+    row = _one_row(await conn.fetchrow(DEPOSIT_LOOKUP, reference, account_number))
+    earlier = None
+    if row["outcome"] is not None:
+        earlier = Earlier(
+            row["outcome"], row["earlier_id"], row["earlier_amount"], row["earlier_account_number"]
+        )
+    account = None
+    if row["account_id"] is not None:
+        account = AccountRef(row["account_id"], row["account_user_id"], row["account_status"])
+    return earlier, account
+
+
+@dataclass(frozen=True)
+class Credit:
+    user_balance: Decimal | None  # None: the user's row is gone, nothing was written
+    booked: bool  # False with a user balance: the UNIQUE gate refused, roll back
+    account_balance: Decimal | None
+
+
+async def credit_deposit(
     conn: Conn,
     transaction_id: str,
-    account: asyncpg.Record,
+    account: AccountRef,
     deposit: Deposit,
-    credited_by: CreditedBy = "webhook",
-) -> bool:
-    """The exactly-once gate (UNIQUE on the reference): False when it was already credited."""
-    inserted = await conn.fetchval(
-        """
-        INSERT INTO treasury.bank_transactions
-            (id, bank_account_id, user_id, type, amount, transaction_reference, sender_name,
-             sender_account, sender_bank, narration, transaction_date, credited_by)
-        VALUES ($1, $2, $3, 'credit', $4, $5, $6, $7, $8, $9, $10, $11)
-        ON CONFLICT (transaction_reference) DO NOTHING
-        RETURNING true
-        """,
+    credited_by: CreditedBy,
+) -> Credit:
+    """`DEPOSIT_CREDIT`."""
+    answer = await conn.fetchrow(
+        DEPOSIT_CREDIT,
         transaction_id,
-        account["id"],
-        account["user_id"],
+        account.id,
+        account.user_id,
         deposit.amount,
         deposit.transaction_reference,
         deposit.sender_name,
@@ -323,17 +402,8 @@ async def insert_credit(
         deposit.transaction_date,
         credited_by,
     )
-    return bool(inserted)
-
-
-async def credit_account(conn: Conn, account_id: str, amount: Decimal) -> Decimal:
-    balance: Decimal = await conn.fetchval(
-        "UPDATE treasury.bank_accounts SET balance = balance + $2, updated_at = now() "
-        "WHERE id = $1 RETURNING balance",
-        account_id,
-        amount,
-    )
-    return balance
+    row = _one_row(answer)
+    return Credit(row["user_balance"], bool(row["inserted"]), row["account_balance"])
 
 
 async def credit_user(conn: Conn, user_id: str, amount: Decimal) -> Decimal | None:

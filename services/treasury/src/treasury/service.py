@@ -387,60 +387,47 @@ async def settle_deposit(
 
 
 async def _settle(conn: Conn, deposit: Deposit, credited_by: CreditedBy) -> _Settled:
-    earlier = await repo.outcome_for_reference(conn, deposit.transaction_reference)
+    earlier, account = await repo.look_up_deposit(
+        conn, deposit.transaction_reference, deposit.account_number
+    )
     if earlier is not None:
         if credited_by == "reconciliation":
             return await _listed_again(conn, deposit, earlier)
         return await _repeated(conn, deposit, earlier)
-    account = await repo.lock_account_by_number(conn, deposit.account_number)
     if account is None:
         return await _hold(conn, deposit, "unknown_account", None)
-    if account["status"] != "active":
-        return await _hold(
-            conn, deposit, f"account_{account['status']}", account["id"], account["user_id"]
-        )
+    if account.status != "active":
+        return await _hold(conn, deposit, f"account_{account.status}", account.id, account.user_id)
     return await _credit(conn, account, deposit, credited_by)
 
 
 async def _credit(
-    conn: Conn, account: asyncpg.Record, deposit: Deposit, credited_by: CreditedBy
+    conn: Conn, account: repo.AccountRef, deposit: Deposit, credited_by: CreditedBy
 ) -> _Settled:
-    """The row, both balances and the notification, together.
-
-    The user's row first: when it is gone nothing has been written yet and the deposit is held,
-    with no savepoint to undo a credit (two round trips fewer per deposit). Its lock still comes
-    after the account's, taken by the look-up above."""
-    user_balance = await repo.credit_user(conn, account["user_id"], deposit.amount)
-    if user_balance is None:
-        return await _hold(conn, deposit, "user_missing", account["id"], account["user_id"])
+    """The row, both balances and the notification, in one statement (repository's
+    DEPOSIT_CREDIT): five round trips a deposit with BEGIN, the reference's lock, the look-up
+    and COMMIT. The user's row is credited first: when it is gone nothing is written and the
+    deposit is held, with no savepoint to undo. Its lock still comes after the account's, taken
+    by the look-up."""
     transaction_id = f"btx_{uuid.uuid4().hex}"
-    if not await repo.insert_credit(conn, transaction_id, account, deposit, credited_by):
+    credit = await repo.credit_deposit(conn, transaction_id, account, deposit, credited_by)
+    if credit.user_balance is None:
+        return await _hold(conn, deposit, "user_missing", account.id, account.user_id)
+    if not credit.booked:
         # The UNIQUE constraint's backstop; the lock and the look-up above come first.
         raise _AlreadyCredited
-    account_balance = await repo.credit_account(conn, account["id"], deposit.amount)
-    await repo.notify_balance(
-        conn,
-        {
-            "user_id": account["user_id"],
-            "balance": user_balance,
-            "bank_account_id": account["id"],
-            "account_balance": account_balance,
-            "amount": deposit.amount,
-            "transaction_reference": deposit.transaction_reference,
-        },
-    )
     return _Settled(
         "credited",
         "deposit_credited",
-        facts={"account_id": account["id"], "amount": deposit.amount},
+        facts={"account_id": account.id, "amount": deposit.amount},
     )
 
 
-async def _repeated(conn: Conn, deposit: Deposit, earlier: asyncpg.Record) -> _Settled:
+async def _repeated(conn: Conn, deposit: Deposit, earlier: repo.Earlier) -> _Settled:
     """A reference seen before. The same amount into the same account is a redelivery; anything
     else is not ours to guess (a correction? a bank error? a forgery with a leaked key?): a
     review item for a person, and no money moves."""
-    if earlier["amount"] == deposit.amount and earlier["account_number"] == deposit.account_number:
+    if earlier.amount == deposit.amount and earlier.account_number == deposit.account_number:
         return _Settled("duplicate", "deposit_duplicate")
     repeat = deposit.model_dump()
     first = await repo.record_review(
@@ -452,10 +439,10 @@ async def _repeated(conn: Conn, deposit: Deposit, earlier: asyncpg.Record) -> _S
         detail={
             "why": "a deposit repeats this reference with another amount or account",
             "earlier": {
-                "outcome": earlier["outcome"],
-                "id": earlier["id"],
-                "amount": earlier["amount"],
-                "account_number": earlier["account_number"],
+                "outcome": earlier.outcome,
+                "id": earlier.id,
+                "amount": earlier.amount,
+                "account_number": earlier.account_number,
             },
             "repeat": repeat,
         },
@@ -471,13 +458,13 @@ async def _repeated(conn: Conn, deposit: Deposit, earlier: asyncpg.Record) -> _S
             refs={
                 "reference": deposit.transaction_reference,
                 "accountNumber": deposit.account_number,
-                "earlierAccountNumber": earlier["account_number"],
-                "earlierOutcome": earlier["outcome"],
+                "earlierAccountNumber": earlier.account_number,
+                "earlierOutcome": earlier.outcome,
             },
             amounts={"amount": deposit.amount}
-            | ({} if earlier["amount"] is None else {"earlierAmount": earlier["amount"]}),
+            | ({} if earlier.amount is None else {"earlierAmount": earlier.amount}),
         )
-    facts = {"earlier_outcome": earlier["outcome"], "earlier_id": earlier["id"]}
+    facts = {"earlier_outcome": earlier.outcome, "earlier_id": earlier.id}
     return _Settled(
         "held_for_review" if first else "duplicate",
         "deposit_reference_reused",
@@ -486,28 +473,28 @@ async def _repeated(conn: Conn, deposit: Deposit, earlier: asyncpg.Record) -> _S
     )
 
 
-async def _listed_again(conn: Conn, deposit: Deposit, earlier: asyncpg.Record) -> _Settled:
+async def _listed_again(conn: Conn, deposit: Deposit, earlier: repo.Earlier) -> _Settled:
     """A reference reconciliation finds in our books already. The same amount into the same
     account is what we credited (or held): nothing to do. Anything else means Wema's listing and
     our books disagree on that deposit: an `amount_mismatch` case for a person, and no money
     moves (a repeat in the next tick's overlap counts on the same case)."""
-    if earlier["amount"] == deposit.amount and earlier["account_number"] == deposit.account_number:
+    if earlier.amount == deposit.amount and earlier.account_number == deposit.account_number:
         return _Settled("duplicate", "deposit_duplicate")
     reference = deposit.transaction_reference
     refs = {
         "transaction_reference": reference,
-        "earlier_id": earlier["id"],
+        "earlier_id": earlier.id,
         "listed_account_number": deposit.account_number,
-        "booked_account_number": earlier["account_number"],
+        "booked_account_number": earlier.account_number,
     }
-    amounts = {"listed": deposit.amount, "booked": earlier["amount"]}
-    detail = {"booked_outcome": earlier["outcome"], "listed": deposit.model_dump(mode="json")}
+    amounts = {"listed": deposit.amount, "booked": earlier.amount}
+    detail = {"booked_outcome": earlier.outcome, "listed": deposit.model_dump(mode="json")}
     case = await open_case(conn, OPERATIONS, kind=AMOUNT_MISMATCH, subject=reference, reason=MISMATCH, refs=refs, amounts=amounts, detail=detail)  # fmt: skip  # noqa: E501
     return _Settled(
         "held_for_review",
         "reconcile_amount_mismatch",
         warn=True,
-        facts={"case_id": case.id, "earlier_outcome": earlier["outcome"]},
+        facts={"case_id": case.id, "earlier_outcome": earlier.outcome},
         mismatch=True,
         new_case=case.occurrences == 1,
     )
