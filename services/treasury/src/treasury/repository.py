@@ -352,11 +352,6 @@ def _one_row(row: asyncpg.Record | None) -> asyncpg.Record:
     return row
 
 
-async def outcome_for_reference(conn: Conn, reference: str) -> Earlier | None:
-    row = await conn.fetchrow(_OUTCOME, reference)
-    return None if row is None else Earlier(**dict(row))
-
-
 async def look_up_deposit(
     conn: Conn, reference: str, account_number: str
 ) -> tuple[Earlier | None, AccountRef | None]:
