@@ -72,18 +72,20 @@ async def reconcile_once(ports: TopupPorts, config: ReconcileConfig) -> TickRepo
         if not await lock_conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", LOCK_KEY):
             ports.metrics.reconcile_runs.labels("skipped").inc()
             return TickReport(ran=False)
-        async with ports.pool.acquire() as conn:
-            report = await _tick(ports, config, conn)
+        report = await _tick(ports, config)
     ports.metrics.reconcile_runs.labels("ran").inc()
     if report.checked or report.flagged:
         log.info("reconcile_tick", **_fields(report))
     return report
 
 
-async def _tick(ports: TopupPorts, config: ReconcileConfig, conn: Conn) -> TickReport:
+async def _tick(ports: TopupPorts, config: ReconcileConfig) -> TickReport:
+    # Besides the lock's, a connection only for each short step: none is held while the
+    # providers are asked (each check takes one for its own write, after the answer).
     report = TickReport(ran=True)
-    report.purged_keys = await ports.idempotency.purge_expired(conn)
-    rows = await repo.due_for_check(conn, config.after_seconds, config.batch_size)
+    async with ports.pool.acquire() as conn:
+        report.purged_keys = await ports.idempotency.purge_expired(conn)
+        rows = await repo.due_for_check(conn, config.after_seconds, config.batch_size)
     gate = asyncio.Semaphore(QUERY_CONCURRENCY)
 
     async def check(topup: Topup) -> None:
@@ -92,7 +94,8 @@ async def _tick(ports: TopupPorts, config: ReconcileConfig, conn: Conn) -> TickR
 
     await asyncio.gather(*(check(row) for row in rows))
     report.checked = len(rows)
-    await _flag_sla_breaches(ports, config, conn, report)
+    async with ports.pool.acquire() as conn:
+        await _flag_sla_breaches(ports, config, conn, report)
     return report
 
 
