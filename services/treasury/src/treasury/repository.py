@@ -280,14 +280,15 @@ SELECT 'resolved_by_ops' AS outcome, r.id, r.amount, r.account_number
  LIMIT 1
 """
 
-# A delivery's one look-up, after the reference's lock: the reference's earlier outcome and the
-# account the deposit names ($2), that row locked until the transaction ends so its status
-# cannot change before the credit. One round trip for the two; the account row is locked even
-# for a repeat, which only makes a repeat queue like a first delivery.
+# A delivery's one look-up, after the reference's lock: the reference's earlier outcome, or
+# else the account the deposit names ($2), that row locked until the transaction ends so its
+# status cannot change before the credit. One round trip for the two. A repeat locks no row:
+# a row lock would give its transaction an id and its commit a WAL flush, for nothing.
 DEPOSIT_LOOKUP = f"""
 WITH earlier AS ({_OUTCOME}),
      account AS (SELECT id, user_id, status FROM treasury.bank_accounts
-                  WHERE account_number = $2 FOR NO KEY UPDATE)
+                  WHERE account_number = $2 AND NOT EXISTS (SELECT 1 FROM earlier)
+                    FOR NO KEY UPDATE)
 SELECT e.outcome, e.id AS earlier_id, e.amount AS earlier_amount,
        e.account_number AS earlier_account_number,
        a.id AS account_id, a.user_id AS account_user_id, a.status AS account_status

@@ -2,13 +2,15 @@
 nothing credited anywhere), or the UNIQUE backstop finds the reference already credited (the
 whole delivery rolls back: no balance moves twice)."""
 
+import uuid
+from collections.abc import Awaitable, Callable
 from decimal import Decimal
-from typing import Any
 
 import asyncpg
 import pytest
 
 from betfuz_common import jsonio
+from betfuz_common.db import Conn
 from services.treasury.tests.support import (
     AppClient,
     NewUser,
@@ -19,6 +21,20 @@ from services.treasury.tests.support import (
     written_for,
 )
 from treasury import repository as repo
+
+LookUp = Callable[[Conn, str, str], Awaitable[tuple[repo.Earlier | None, repo.AccountRef | None]]]
+
+
+def blind_look_up(look_up: LookUp) -> LookUp:
+    """The look-up as if the reference's earlier outcome were invisible to it: it asks about a
+    reference nobody used, so it finds (and locks) the named account as for a first delivery."""
+
+    async def missed(
+        conn: Conn, _: str, account_number: str
+    ) -> tuple[repo.Earlier | None, repo.AccountRef | None]:
+        return await look_up(conn, f"never-used-{uuid.uuid4().hex}", account_number)
+
+    return missed
 
 
 async def test_a_deposit_for_an_account_whose_user_is_gone_is_held_and_credits_nothing(
@@ -57,13 +73,7 @@ async def test_a_credit_the_look_up_missed_is_stopped_by_the_unique_backstop_and
         payload = deposit_payload(account["accountNumber"], "900")
         first = await post_deposit(client, payload)
 
-        look_up = repo.look_up_deposit
-
-        async def missed(*args: Any) -> tuple[None, repo.AccountRef | None]:
-            _, account = await look_up(*args)
-            return None, account  # as if the earlier credit were invisible to the look-up
-
-        monkeypatch.setattr(repo, "look_up_deposit", missed)
+        monkeypatch.setattr(repo, "look_up_deposit", blind_look_up(repo.look_up_deposit))
         again = await post_deposit(client, payload)
     assert first.json()["status"] == "credited"
     assert (again.status_code, again.json()["status"]) == (200, "duplicate")
@@ -91,12 +101,7 @@ async def test_neither_backstop_sends_a_balance_notification(
             account = await open_account(client, credited)
             payload = deposit_payload(account["accountNumber"], "900")
             await post_deposit(client, payload)
-            look_up = repo.look_up_deposit
-
-            async def missed(*args: Any) -> tuple[None, repo.AccountRef | None]:
-                return None, (await look_up(*args))[1]
-
-            monkeypatch.setattr(repo, "look_up_deposit", missed)
+            monkeypatch.setattr(repo, "look_up_deposit", blind_look_up(repo.look_up_deposit))
             assert (await post_deposit(client, held)).json()["status"] == "held_for_review"
             assert (await post_deposit(client, payload)).json()["status"] == "duplicate"
         await listener.execute("SELECT 1")  # notifications of committed work arrive before this
@@ -105,3 +110,30 @@ async def test_neither_backstop_sends_a_balance_notification(
     references = [jsonio.loads(note)["transaction_reference"] for note in received]
     assert held["transaction_reference"] not in references
     assert references.count(payload["transaction_reference"]) == 1  # the first delivery's only
+
+
+async def test_the_look_up_of_a_repeat_finds_the_earlier_outcome_and_locks_no_account_row(
+    app_client: AppClient, new_user: NewUser, open_account: OpenAccount, pool: asyncpg.Pool
+) -> None:
+    user = await new_user()
+    async with app_client() as client:
+        account = await open_account(client, user)
+        payload = deposit_payload(account["accountNumber"], "300")
+        await post_deposit(client, payload)
+    reference, number = payload["transaction_reference"], account["accountNumber"]
+    async with pool.acquire() as conn, conn.transaction():
+        earlier, named = await repo.look_up_deposit(conn, reference, number)
+        async with pool.acquire() as other, other.transaction():
+            # NOWAIT: an error at once if the repeat's look-up had locked the row
+            await other.execute(
+                "SELECT 1 FROM treasury.bank_accounts WHERE account_number = $1 "
+                "FOR NO KEY UPDATE NOWAIT",
+                number,
+            )
+    assert earlier is not None
+    assert (earlier.outcome, earlier.amount, earlier.account_number) == (
+        "credited",
+        Decimal(300),
+        number,
+    )
+    assert named is None
