@@ -110,7 +110,7 @@ def main() -> None:
     parser.add_argument("--sizes", default="10000,100000", help="rows, comma-separated")
     args = parser.parse_args()
     sizes = sorted(int(size) for size in args.sizes.split(","))
-    configure_logging("INFO", stream=open(os.devnull, "w"), fmt="json")  # noqa: SIM115, PTH123
+    configure_logging("INFO", stream=open(os.devnull, "w"), fmt="json")  # noqa: SIM115 - open for the process
     ensure_running(admin_url())
     with bench_database(admin_url()) as database_url:
         asyncio.run(webhook_bench.seed_accounts(database_url))
