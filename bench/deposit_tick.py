@@ -7,7 +7,10 @@ without the HTTP services: the webhooks are applied in process through `settle_d
 path the webhook route calls. Logs go as the services write them (JSON, INFO) to /dev/null, so
 a log line per deposit costs what it costs in production without flooding the terminal.
 
-    .venv/bin/python -m bench.deposit_tick --sizes 10000,100000
+    .venv/bin/python -m bench.deposit_tick --sizes 10000,100000 [--one-by-one]
+
+`--one-by-one` ticks as before the look-up of booked deposits: every listed deposit through
+`settle_deposit`, each in a transaction of its own (the look-up made to find nothing alike).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import argparse
 import asyncio
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -108,7 +112,14 @@ async def point(database_url: str, settings: TreasurySettings, size: int) -> dic
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="10000,100000", help="rows, comma-separated")
+    parser.add_argument("--one-by-one", action="store_true", help="every deposit settled alone")
     args = parser.parse_args()
+    if args.one_by_one:
+
+        async def nothing_alike(conn: Any, deposits: Sequence[Deposit]) -> list[bool]:
+            return [False] * len(deposits)
+
+        service.booked_alike = nothing_alike
     sizes = sorted(int(size) for size in args.sizes.split(","))
     configure_logging("INFO", stream=open(os.devnull, "w"), fmt="json")  # noqa: SIM115 - open for the process
     ensure_running(admin_url())
@@ -122,7 +133,7 @@ def main() -> None:
             result = asyncio.run(point(database_url, settings, size))
             report = result.pop("report")
             result["counts"] = {k: report[k] for k in ("listed", "credited", "duplicates")}
-            print(json.dumps(result), flush=True)
+            print(json.dumps({"one_by_one": args.one_by_one, **result}), flush=True)
 
 
 if __name__ == "__main__":
