@@ -24,6 +24,7 @@ from betfuz_testing.fixtures import FreshDatabase
 from ledger import repository as ledger_repo
 from ledger.domain import EntryFilter, EntryStatus
 from topup import repository as topup_repo
+from treasury import reconcile
 from treasury import repository as treasury_repo
 
 ROWS = 50_000
@@ -224,3 +225,19 @@ async def test_between_sweeps_the_claim_applies_its_window_before_proving_any_sl
     found = await plan_of(seeded, call)
     (scan,) = [n for n in found if n.get("Relation Name") == "bet_slips"]
     assert "settled_at >=" in scan.get("Index Cond", "") + scan.get("Filter", "")
+
+
+async def test_the_reconciliation_look_up_reads_a_chunk_through_the_reference_index(
+    seeded: asyncpg.Connection,
+) -> None:
+    """One chunk of listed references, as the tick sends it, spread over the whole table (the
+    worst case for locality). Through bank_transactions' UNIQUE index on the reference, as an
+    index scan or a bitmap of it, whichever the planner prices lower for the chunk; never a
+    sequential scan (a chunk of 500 or more gets one at this size: hence its size)."""
+    listed = [f"SCALE-{n}" for n in range(1, ROWS, ROWS // reconcile.LOOKUP_CHUNK)]
+    assert len(listed) == reconcile.LOOKUP_CHUNK
+    found = await plan_of(seeded, lambda c: treasury_repo.outcomes_for_references(c, listed))
+    seq = [n["Relation Name"] for n in found if n["Node Type"] == "Seq Scan"]
+    assert not set(seq) & BIG_TABLES, f"sequential scan of {seq}: {found}"
+    used = {n.get("Index Name") for n in found}
+    assert "bank_transactions_transaction_reference_key" in used, f"read through {used}"

@@ -369,6 +369,37 @@ async def look_up_deposit(
     return earlier, account
 
 
+async def outcomes_for_references(conn: Conn, references: list[str]) -> list[tuple[str, Earlier]]:
+    """Every row `_OUTCOME` could answer for any of these references (the same three sources,
+    each read through its UNIQUE index on the reference), in one statement: zero, one or
+    several (reference, outcome) pairs per reference."""
+    rows = await conn.fetch(
+        """
+        SELECT t.transaction_reference, 'credited' AS outcome, t.id, t.amount, a.account_number
+          FROM treasury.bank_transactions t
+          JOIN treasury.bank_accounts a ON a.id = t.bank_account_id
+         WHERE t.transaction_reference = ANY($1::text[])
+        UNION ALL
+        SELECT u.transaction_reference, 'held' AS outcome, u.id, u.amount, u.account_number
+          FROM treasury.unmatched_deposits u
+         WHERE u.transaction_reference = ANY($1::text[])
+        UNION ALL
+        SELECT r.transaction_reference, 'resolved_by_ops' AS outcome, r.id, r.amount,
+               r.account_number
+          FROM treasury.deposit_resolutions r
+         WHERE r.transaction_reference = ANY($1::text[])
+        """,
+        references,
+    )
+    return [
+        (
+            row["transaction_reference"],
+            Earlier(row["outcome"], row["id"], row["amount"], row["account_number"]),
+        )
+        for row in rows
+    ]
+
+
 @dataclass(frozen=True)
 class Credit:
     user_balance: Decimal | None  # None: the user's row is gone, nothing was written

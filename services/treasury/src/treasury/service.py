@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -427,7 +428,7 @@ async def _repeated(conn: Conn, deposit: Deposit, earlier: repo.Earlier) -> _Set
     """A reference seen before. The same amount into the same account is a redelivery; anything
     else is not ours to guess (a correction? a bank error? a forgery with a leaked key?): a
     review item for a person, and no money moves."""
-    if earlier.amount == deposit.amount and earlier.account_number == deposit.account_number:
+    if _same_facts(earlier, deposit):
         return _Settled("duplicate", "deposit_duplicate")
     repeat = deposit.model_dump()
     first = await repo.record_review(
@@ -473,12 +474,54 @@ async def _repeated(conn: Conn, deposit: Deposit, earlier: repo.Earlier) -> _Set
     )
 
 
+def _same_facts(earlier: repo.Earlier, deposit: Deposit) -> bool:
+    """What our books hold for a reference is what this delivery says: the same amount into
+    the same account. The one definition of a repeat that changes nothing."""
+    return earlier.amount == deposit.amount and earlier.account_number == deposit.account_number
+
+
+# What a listed deposit our books already hold with the same facts comes to: the outcome
+# `_listed_again` gives it, without the transaction (see `booked_alike`).
+LISTED_AGAIN = _Settled("duplicate", "deposit_duplicate")
+
+
+async def booked_alike(conn: Conn, deposits: Sequence[Deposit]) -> list[bool]:
+    """For each listed deposit, whether our books already hold its reference with its amount
+    and account number: one statement for them all, outside any reference lock. A True one is
+    a duplicate with nothing to write, whose `settle_deposit` would only have confirmed it; a
+    False one (not booked, or booked with other facts) must go through `settle_deposit`.
+
+    Why the lock is not needed for a True: the lock serialises deliveries that decide on what
+    is NOT there yet (credit, hold); a duplicate writes nothing and rests only on rows that,
+    once committed, never change or go (read in repository.py and operations.py): a
+    bank_transactions row is only ever inserted (credit_deposit), and the account it joins keeps
+    its number (activate_account sets it once, on a 'creating' row that no deposit can name,
+    and the foreign key keeps an account with deposits from being deleted); an
+    unmatched_deposits row is inserted (hold_for_review) and only ever gets its resolved_at set
+    (resolve_held), never its amount or account; a deposit_resolutions row is only inserted
+    (record_resolution). So a row seen here is what `look_up_deposit` would read under
+    the lock at any later moment, and this read decides exactly what a `settle_deposit` run at
+    its snapshot would have decided. Rows may be added afterwards (an ops resolution next to a
+    held row), hence the rule that EVERY row found for the reference must agree: then whichever
+    one `look_up_deposit` picks first agrees too. A row committing after the snapshot is
+    unseen, so its deposit is False here and takes the locked path, as before."""
+    references = list(dict.fromkeys(deposit.transaction_reference for deposit in deposits))
+    booked: dict[str, list[repo.Earlier]] = {}
+    for reference, earlier in await repo.outcomes_for_references(conn, references):
+        booked.setdefault(reference, []).append(earlier)
+    alike = []
+    for deposit in deposits:
+        found = booked.get(deposit.transaction_reference, [])
+        alike.append(bool(found) and all(_same_facts(earlier, deposit) for earlier in found))
+    return alike
+
+
 async def _listed_again(conn: Conn, deposit: Deposit, earlier: repo.Earlier) -> _Settled:
     """A reference reconciliation finds in our books already. The same amount into the same
     account is what we credited (or held): nothing to do. Anything else means Wema's listing and
     our books disagree on that deposit: an `amount_mismatch` case for a person, and no money
     moves (a repeat in the next tick's overlap counts on the same case)."""
-    if earlier.amount == deposit.amount and earlier.account_number == deposit.account_number:
+    if _same_facts(earlier, deposit):
         return _Settled("duplicate", "deposit_duplicate")
     reference = deposit.transaction_reference
     refs = {

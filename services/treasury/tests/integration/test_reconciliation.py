@@ -4,9 +4,10 @@ through the webhook's exactly-once path, whichever of the two comes first, on an
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 import asyncpg
 import httpx
@@ -32,6 +33,7 @@ from services.treasury.tests.support import (
 )
 from treasury import service
 from treasury.config import TreasurySettings
+from treasury.domain import Deposit
 from treasury.metrics import TreasuryMetrics
 from treasury.ports import TreasuryPorts
 from treasury.reconcile import ReconcileConfig, TickReport, reconcile_once
@@ -436,13 +438,15 @@ async def test_a_tick_that_dies_part_way_leaves_its_window_and_the_next_credits_
     real = service.settle_deposit
     applied: list[str] = []
 
-    async def dies_on_the_seventh(*args: Any) -> service.Settled:
-        if len(applied) == 6:  # the four credited already, then two of the late ones
+    async def dies_on_the_third(*args: Any) -> service.Settled:
+        # The four credited already are duplicates found by the tick's look-up, which never
+        # reach this path: two of the late ones are credited, then the process dies.
+        if len(applied) == 2:
             raise ConnectionResetError("the process died here")
         applied.append(args[1].transaction_reference)
         return await real(*args)
 
-    monkeypatch.setattr(service, "settle_deposit", dies_on_the_seventh)
+    monkeypatch.setattr(service, "settle_deposit", dies_on_the_third)
     with pytest.raises(ConnectionResetError):
         await tick(settings, sandbox_transport)
     monkeypatch.setattr(service, "settle_deposit", real)
@@ -450,7 +454,8 @@ async def test_a_tick_that_dies_part_way_leaves_its_window_and_the_next_credits_
 
     healed = await tick(settings, sandbox_transport)
 
-    assert set(applied[4:]) <= set(late)
+    assert len(applied) == 2
+    assert set(applied) <= set(late)
     assert healed.credited == 2
     assert await balances(pool, user) == (Decimal("44"), Decimal("44"))
     for reference in references + late:
@@ -482,3 +487,200 @@ async def test_reconciliation_logs_no_key_and_no_senders_details(
     assert "reconcile_tick_credited" in logged
     for secret in (WEMA_KEY, WEMA_SECRET, "MARY JANE", "9876543210", "Deposit to Betfuz"):
         assert secret not in logged
+
+
+# --- the tick's look-up of what the books already hold ------------------------------------
+
+UNKNOWN_ACCOUNT = "0000000019"  # a valid NUBAN no account of ours carries
+
+
+class Listing:
+    """Wema's listing as a double: exactly these deposits, whatever the window."""
+
+    def __init__(self, wema: Any, listed: list[Deposit]) -> None:
+        self._wema = wema
+        self.listed = listed
+
+    async def list_transactions(self, start: datetime, end: datetime) -> list[Deposit]:
+        return self.listed
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._wema, name)
+
+
+class CountingPool:
+    """A replica's pool, counting the connections taken from it: the tick takes one for its
+    lock, and a deposit settled on its own path one for its transaction."""
+
+    def __init__(self) -> None:
+        self.inner: asyncpg.Pool | None = None
+        self.acquired = 0
+
+    def acquire(self, *args: Any, **kwargs: Any) -> Any:
+        assert self.inner is not None
+        self.acquired += 1
+        return self.inner.acquire(*args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+def as_listed(payload: dict[str, Any], **changes: Any) -> Deposit:
+    return Deposit.model_validate({**payload, **changes})
+
+
+async def listed_tick(
+    settings: TreasurySettings,
+    transport: httpx.AsyncBaseTransport,
+    listed: list[Deposit],
+    metrics: TreasuryMetrics,
+    pool: CountingPool | None = None,
+) -> dict[str, Any]:
+    async with replica(settings, transport) as ports:
+        if pool is not None:
+            pool.inner = ports.pool
+            ports = replace(ports, pool=cast(asyncpg.Pool, pool))
+        report = await reconcile_once(
+            replace(ports, wema=Listing(ports.wema, listed)), CONFIG, metrics
+        )
+    assert report.ran
+    assert not report.failed
+    counts = report.as_dict()
+    for key in ("ran", "from", "to"):
+        counts.pop(key)
+    return counts
+
+
+async def mixed_listing(
+    client: httpx.AsyncClient, user: str, open_account: OpenAccount
+) -> list[Deposit]:
+    """Every kind of item a tick meets: booked with the same facts (credited, and held), booked
+    with another amount (credited, and held: two mismatches), and new (one to credit, one to
+    hold). The booked ones arrive first by webhook."""
+    number = (await open_account(client, user))["accountNumber"]
+    recent = {"transaction_date": days_ago(0.001)}
+    credited = deposit_payload(number, "100", **recent)
+    credited_other = deposit_payload(number, "200", **recent)
+    held = deposit_payload(UNKNOWN_ACCOUNT, "300", **recent)
+    held_other = deposit_payload(UNKNOWN_ACCOUNT, "350", **recent)
+    for payload in (credited, credited_other, held, held_other):
+        assert (await post_deposit(client, payload)).status_code == 200
+    return [
+        as_listed(credited),
+        as_listed(credited_other, amount=Decimal("250")),
+        as_listed(held),
+        as_listed(held_other, amount=Decimal("35")),
+        as_listed(deposit_payload(number, "400", **recent)),
+        as_listed(deposit_payload(UNKNOWN_ACCOUNT, "500", **recent)),
+    ]
+
+
+def reconcile_samples(metrics: TreasuryMetrics) -> dict[str, float]:
+    return {
+        "credited": sample(metrics, "treasury_reconcile_credited_total"),
+        "mismatches": sample(metrics, "treasury_reconcile_mismatches_total"),
+        "ok": sample(metrics, "treasury_reconcile_ticks_total", outcome="ok"),
+        "failed": sample(metrics, "treasury_reconcile_ticks_total", outcome="failed"),
+    }
+
+
+async def test_a_mixed_listing_gives_the_report_metrics_and_balances_it_gave_settled_one_by_one(
+    settings: TreasurySettings,
+    app_client: AppClient,
+    new_user: NewUser,
+    open_account: OpenAccount,
+    sandbox_transport: httpx.AsyncBaseTransport,
+    pool: asyncpg.Pool,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The same listing on two users' twin books: one ticked as before the look-up (every item
+    through settle_deposit), the other as now."""
+    before_user, now_user = await new_user(), await new_user()
+    async with app_client() as client:
+        before_listing = await mixed_listing(client, before_user, open_account)
+        now_listing = await mixed_listing(client, now_user, open_account)
+    before_metrics = TreasuryMetrics(CollectorRegistry())
+    now_metrics = TreasuryMetrics(CollectorRegistry())
+
+    async def nothing_alike(conn: Any, deposits: list[Deposit]) -> list[bool]:
+        return [False] * len(deposits)
+
+    with monkeypatch.context() as patched:
+        patched.setattr(service, "booked_alike", nothing_alike)
+        before = [
+            await listed_tick(settings, sandbox_transport, before_listing, before_metrics)
+            for _ in range(2)
+        ]
+    now = [
+        await listed_tick(settings, sandbox_transport, now_listing, now_metrics) for _ in range(2)
+    ]
+
+    assert now == before
+    assert now[0] == {
+        "failed": False,
+        "listed": 6,
+        "credited": 1,
+        "held": 1,
+        "duplicates": 2,
+        "mismatches": 2,
+        "mismatches_again": 0,
+    }
+    # the next tick finds every one booked: four alike, two counted again on their cases
+    again = {"credited": 0, "held": 0, "duplicates": 4, "mismatches": 0, "mismatches_again": 2}
+    assert now[1] == {**now[0], **again}
+    assert reconcile_samples(now_metrics) == reconcile_samples(before_metrics)
+    assert reconcile_samples(now_metrics) == {"credited": 1, "mismatches": 2, "ok": 2, "failed": 0}
+    assert await balances(pool, now_user) == await balances(pool, before_user)
+    assert await balances(pool, now_user) == (Decimal("700"), Decimal("700"))
+    for before_item, now_item in zip(before_listing, now_listing, strict=True):
+        assert await written_for(pool, now_item.transaction_reference) == await written_for(
+            pool, before_item.transaction_reference
+        )
+    occurrences = await pool.fetch(
+        "SELECT subject, occurrences FROM treasury.cases WHERE kind = 'amount_mismatch' "
+        "AND subject = ANY($1::text[]) ORDER BY subject",
+        [d.transaction_reference for d in before_listing + now_listing],
+    )
+    assert [row["occurrences"] for row in occurrences] == [2, 2, 2, 2]
+
+
+async def test_a_listed_deposit_booked_with_the_same_facts_opens_no_transaction_of_its_own(
+    settings: TreasurySettings,
+    app_client: AppClient,
+    new_user: NewUser,
+    open_account: OpenAccount,
+    sandbox_transport: httpx.AsyncBaseTransport,
+    pool: asyncpg.Pool,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    user = await new_user()
+    recent = {"transaction_date": days_ago(0.001)}
+    async with app_client() as client:
+        number = (await open_account(client, user))["accountNumber"]
+        booked = [deposit_payload(number, "10", **recent) for _ in range(3)]
+        booked.append(deposit_payload(UNKNOWN_ACCOUNT, "10", **recent))  # held, and the same
+        for payload in booked:
+            assert (await post_deposit(client, payload)).status_code == 200
+    listed = [as_listed(payload) for payload in booked]
+    settled: list[str] = []
+    real = service.settle_deposit
+
+    async def counted(*args: Any) -> service.Settled:
+        settled.append(args[1].transaction_reference)
+        return await real(*args)
+
+    monkeypatch.setattr(service, "settle_deposit", counted)
+    metrics = TreasuryMetrics(CollectorRegistry())
+    alone = CountingPool()
+    steady = await listed_tick(settings, sandbox_transport, listed, metrics, alone)
+    fresh = as_listed(deposit_payload(number, "5", **recent))
+    with_one_new = CountingPool()
+    mixed = await listed_tick(settings, sandbox_transport, [*listed, fresh], metrics, with_one_new)
+
+    assert steady["duplicates"] == 4
+    assert alone.acquired == 1  # the tick's own connection, and nothing per deposit
+    assert mixed["duplicates"] == 4
+    assert mixed["credited"] == 1
+    assert with_one_new.acquired == 2  # and one transaction for the new deposit
+    assert settled == [fresh.transaction_reference]
+    assert await balances(pool, user) == (Decimal("35"), Decimal("35"))
