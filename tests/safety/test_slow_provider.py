@@ -48,7 +48,10 @@ IN_FLIGHT = 200
 SELCOM_TIMEOUT_SECONDS = 10.0  # the service's default
 SLOW = ["08030000007", "08030000008"]  # the sandbox sleeps, then answers success / failure
 HEALTH_TARGET_SECONDS = 0.100  # issue 14: /health p99 under 100 ms while the purchases wait
-HEALTH_BOUND_SECONDS = 0.300  # what the test asserts: the target, with room for a busy machine
+# What the test asserts: /health is not held behind the waits (a blocked event loop would
+# answer only when Selcom does, 8 s on). The 100 ms target itself is measured and published in
+# the figures, not asserted: speed is the benchmarks' to show, never a timed test.
+HEALTH_BOUND_SECONDS = 2.0
 INITIAL = Decimal(1000)
 # Held: a backend of the service's database busy in a query or inside a transaction.
 HELD = """
