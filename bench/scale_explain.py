@@ -1,5 +1,5 @@
 """Where the scale curves' two missed reads spend their time, from PostgreSQL's own EXPLAIN
-(ANALYZE, BUFFERS, WAL): `python -m bench.scale_explain [--sizes 10000,1000000]`.
+(ANALYZE, BUFFERS, WAL): `python -m bench.scale_explain [--sizes 10000,1000000] [--out FILE]`.
 
 A database of its own (created, migrated, dropped at the end), grown in place as
 bench/scale_bench.py grows it, and at each size:
@@ -26,6 +26,7 @@ import statistics
 from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -98,7 +99,8 @@ def summary(plan: dict[str, Any]) -> list[str]:
 async def claim(conn: asyncpg.Connection, url: str, size: int) -> dict[str, Any]:
     """The claim between sweeps, as claim_point runs it: each of 20 claims committed, so each
     later one finds the earlier ones' slips in its window, already claimed."""
-    sums = dict.fromkeys(("hit", "read", "wal_fpi", "wal_kb", "select_ms", "insert_ms"), 0.0)
+    keys = ("hit", "read", "read_io_ms", "wal_fpi", "wal_kb", "select_ms", "insert_ms")
+    sums = dict.fromkeys(keys, 0.0)
     executions: list[float] = []
     last: dict[str, Any] = {}
     per_index: dict[str, list[int]] = {}
@@ -136,6 +138,7 @@ async def claim(conn: asyncpg.Connection, url: str, size: int) -> dict[str, Any]
             executions.append(last["Execution Time"])
             sums["hit"] += top.get("Shared Hit Blocks", 0)
             sums["read"] += top.get("Shared Read Blocks", 0)
+            sums["read_io_ms"] += top.get("I/O Read Time", 0)
             sums["wal_fpi"] += top.get("WAL FPI", 0)
             sums["wal_kb"] += top.get("WAL Bytes", 0) / 1024
             sums["select_ms"] += select["Actual Total Time"]
@@ -205,6 +208,9 @@ async def measure(url: str, sizes: tuple[int, ...]) -> dict[str, Any]:
     conn = await asyncpg.connect(url)
     try:
         await conn.execute("CREATE EXTENSION IF NOT EXISTS pageinspect")
+        # how long the reads outside shared_buffers took: the OS cache answers in microseconds,
+        # the disk in milliseconds (the bench's superuser may turn it on for its session)
+        await conn.execute("SET track_io_timing = on")
         found: dict[str, Any] = {}
         have = 0
         for size in sizes:
@@ -224,11 +230,16 @@ async def measure(url: str, sizes: tuple[int, ...]) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--sizes", default="10000,1000000", help="rows, comma-separated")
+    parser.add_argument("--out", type=Path, help="write the JSON here (the logs go to stdout)")
     args = parser.parse_args()
     sizes = tuple(int(size) for size in args.sizes.split(","))
     ensure_running(admin_url())
     with bench_database(admin_url()) as url:
-        print(json.dumps(asyncio.run(measure(url, sizes)), indent=2))
+        text = json.dumps(asyncio.run(measure(url, sizes)), indent=2)
+    if args.out:
+        args.out.write_text(text + "\n")
+    else:
+        print(text)
 
 
 if __name__ == "__main__":
