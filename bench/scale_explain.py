@@ -202,7 +202,28 @@ async def facts(conn: asyncpg.Connection) -> dict[str, Any]:
     }
 
 
-async def measure(url: str, sizes: tuple[int, ...]) -> dict[str, Any]:
+async def without_bet_hash_unique(conn: asyncpg.Connection, url: str, size: int) -> list[Any]:
+    """What the bet_hash UNIQUE costs the claim: with and without it, alternated twice (this
+    database is thrown away; nothing here is a proposal to drop the guarantee). Each "with" is
+    measured on the index just rebuilt, each "without" on the same table minus it."""
+    rounds: list[Any] = []
+    for turn in range(2):
+        await conn.execute(
+            "ALTER TABLE ledger.ledger_entries DROP CONSTRAINT ledger_entries_bet_hash_key"
+        )
+        without = await claim(conn, url, size * 10 + 2 * turn)
+        await conn.execute(
+            "ALTER TABLE ledger.ledger_entries ADD CONSTRAINT ledger_entries_bet_hash_key "
+            "UNIQUE (bet_hash)"
+        )
+        with_it = await claim(conn, url, size * 10 + 2 * turn + 1)
+        for name, found in (("without", without), ("with", with_it)):
+            rounds.append({"bet_hash_unique": name, **found["per_claim"],
+                           "execution_ms_median": found["execution_ms_median"]})  # fmt: skip
+    return rounds
+
+
+async def measure(url: str, sizes: tuple[int, ...], *, ab: bool = False) -> dict[str, Any]:
     await topup_bench.seed_users(url)
     await webhook_bench.seed_accounts(url)
     conn = await asyncpg.connect(url)
@@ -222,6 +243,10 @@ async def measure(url: str, sizes: tuple[int, ...]) -> dict[str, Any]:
                 "history_hot_user_one_block": await history(conn, scale_bench.HOT_USER),
                 "history_user_spread_out": await history(conn, SPREAD_USER),
             }
+        if ab:
+            found[str(sizes[-1])][
+                "claim_with_and_without_bet_hash_unique"
+            ] = await without_bet_hash_unique(conn, url, sizes[-1])
         return found
     finally:
         await conn.close()
@@ -231,11 +256,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--sizes", default="10000,1000000", help="rows, comma-separated")
     parser.add_argument("--out", type=Path, help="write the JSON here (the logs go to stdout)")
+    parser.add_argument(
+        "--bet-hash-ab",
+        action="store_true",
+        help="at the last size, the claim without and with the bet_hash UNIQUE, twice",
+    )
     args = parser.parse_args()
     sizes = tuple(int(size) for size in args.sizes.split(","))
     ensure_running(admin_url())
     with bench_database(admin_url()) as url:
-        text = json.dumps(asyncio.run(measure(url, sizes)), indent=2)
+        text = json.dumps(asyncio.run(measure(url, sizes, ab=args.bet_hash_ab)), indent=2)
     if args.out:
         args.out.write_text(text + "\n")
     else:
