@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import re
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeAlias
@@ -14,6 +15,7 @@ from asyncpg.pool import PoolConnectionProxy
 
 from betfuz_common import jsonio
 from betfuz_common.logging import get_logger
+from betfuz_common.pg_hash import hashtext
 
 COMMON_MIGRATIONS = Path(__file__).parent / "migrations"
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
@@ -25,6 +27,41 @@ MIGRATION_STATEMENT_TIMEOUT = "10min"
 
 # What repositories accept: a plain connection or one borrowed from the pool.
 Conn: TypeAlias = "asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]"
+
+
+_INT4 = range(-(2**31), 2**31)
+
+
+@contextlib.asynccontextmanager
+async def transaction_locked_on(conn: Conn, space: int, text: str) -> AsyncIterator[None]:
+    """A transaction that starts holding `pg_advisory_xact_lock(space, hashtext(text))`, in one
+    round trip instead of two: BEGIN and the lock travel as one simple-protocol message. Such a
+    message carries no parameters, so only two integers are written into it (the text's hash is
+    computed here, the very key `hashtext` gives on the server, so SQL that locks the same text
+    itself takes the same lock). Commits on leaving; any exception, cancellation included, rolls
+    back. asyncpg does not know of this transaction: `conn.transaction()` inside it refuses."""
+    key = hashtext(text)
+    if space not in _INT4:
+        raise ValueError("an advisory lock space is a 32-bit integer")
+    try:
+        await conn.execute(f"BEGIN; SELECT pg_advisory_xact_lock({space:d}, {key:d})")
+        yield
+    except BaseException:
+        await _abandon(conn)
+        raise
+    await conn.execute("COMMIT")
+
+
+async def _abandon(conn: Conn) -> None:
+    """Roll back what is open; on a broken connection there is nothing to roll back (the server
+    ended the transaction with the session), and the original error is the one to raise."""
+    if conn.is_closed():
+        return
+    # Asked even when asyncpg says no transaction is open: after a cancelled BEGIN-and-lock the
+    # server may have begun one that asyncpg has not heard of yet. A ROLLBACK with nothing open
+    # only draws a warning.
+    with contextlib.suppress(asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
+        await conn.execute("ROLLBACK")
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:

@@ -3,6 +3,7 @@ caller's connection (and transaction)."""
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -11,7 +12,7 @@ from typing import Any
 import asyncpg
 
 from betfuz_common import jsonio
-from betfuz_common.db import Conn
+from betfuz_common.db import Conn, transaction_locked_on
 from treasury.domain import BankTransaction, CreditedBy, Deposit
 
 BALANCE_CHANNEL = "balance_changed"
@@ -247,6 +248,14 @@ async def record_review(
         detail,
     )
     return first
+
+
+def transaction_locked_on_reference(
+    conn: Conn, reference: str
+) -> contextlib.AbstractAsyncContextManager[None]:
+    """A transaction that begins holding the reference's lock (`lock_reference`'s very lock),
+    BEGIN and the lock in one round trip: the webhook's path."""
+    return transaction_locked_on(conn, DEPOSIT_LOCK_SPACE, reference)
 
 
 async def lock_reference(conn: Conn, reference: str) -> None:

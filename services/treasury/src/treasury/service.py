@@ -372,10 +372,13 @@ async def settle_deposit(
     brings it. ONE transaction per delivery, serialised on its reference: whatever it decides
     (credit, hold, duplicate, review) commits with the rows that explain it, or not at all."""
     try:
-        async with ports.pool.acquire() as conn, conn.transaction():
+        async with (
+            ports.pool.acquire() as conn,
             # Lock order, the same for every delivery so that concurrent ones queue instead of
-            # deadlocking: the reference, then the account row, then the user row.
-            await repo.lock_reference(conn, deposit.transaction_reference)
+            # deadlocking: the reference (taken with BEGIN, one round trip), then the account
+            # row, then the user row.
+            repo.transaction_locked_on_reference(conn, deposit.transaction_reference),
+        ):
             settled = await _settle(conn, deposit, credited_by)
     except _AlreadyCredited:
         settled = _Settled("duplicate", "deposit_duplicate")  # rolled back: nothing moved
