@@ -33,7 +33,9 @@ REFERENCE = "'PGB-' || :n"
 ACCOUNT_NUMBER = "lpad((9000000000 + :a)::text, 10, '0')"
 
 # The webhook's one transaction (service.settle_deposit), statement for statement and in the
-# repository's own words: BEGIN, the reference's lock, the look-up, the credit, COMMIT. (The
+# repository's own words: BEGIN, the reference's lock, the look-up, the credit, COMMIT. The
+# service sends BEGIN and the lock in one message; pgbench's prepared mode cannot send two
+# statements in one, so here they are two round trips of the ceiling's five. (The
 # statements hold no braces, so `{accounts}` is the one thing `format` fills.)
 PGBENCH_SCRIPT = "\n".join(
     [

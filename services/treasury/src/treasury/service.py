@@ -409,8 +409,8 @@ async def _credit(
     conn: Conn, account: repo.AccountRef, deposit: Deposit, credited_by: CreditedBy
 ) -> _Settled:
     """The row, both balances and the notification, in one statement (repository's
-    DEPOSIT_CREDIT): five round trips a deposit with BEGIN, the reference's lock, the look-up
-    and COMMIT. The user's row is credited first: when it is gone nothing is written and the
+    DEPOSIT_CREDIT): four round trips a deposit with BEGIN-and-the-reference's-lock, the
+    look-up and COMMIT. The user's row is credited first: when it is gone nothing is written and the
     deposit is held, with no savepoint to undo. Its lock still comes after the account's, taken
     by the look-up."""
     transaction_id = f"btx_{uuid.uuid4().hex}"
