@@ -72,7 +72,7 @@ def scale_table(section: dict[str, Any]) -> list[str]:
     head = " | ".join(f"p99 / db at {int(size):,}" for size in sizes)
     lines = [
         f"Scale curves (measured {section.get('measured_at', 'with the run above')}, "
-        f"`--only scale`; HTTP at {section['rate_per_second']:g} req/s for "
+        f"the scale section; HTTP at {section['rate_per_second']:g} req/s for "
         f"{section['seconds_per_point']} s a point; p99 / database time per request in ms; "
         f"growth = largest size over smallest, target ≤ {target}; plot: "
         "[scale-curves.png](scale-curves.png)):",

@@ -137,6 +137,9 @@ async def grow(database_url: str, have: int, size: int) -> None:
             "public.bet_slips",
         ):
             await conn.execute(f"VACUUM ANALYZE {table}")
+        # The seed's dirty pages written out now: left to the checkpointer, their writes would
+        # land inside the points that follow (commits waiting on a busy disk), at 10^6 most.
+        await conn.execute("CHECKPOINT")
     finally:
         await conn.close()
 
@@ -308,6 +311,7 @@ async def topup_tick_point(database_url: str, selcom: str, size: int) -> dict[st
         # and vacuumed now, so that autovacuum does not wake for these rows inside a later
         # point (the database time counts every backend of the database)
         await conn.execute("VACUUM ANALYZE topup.topup_transactions")
+        await conn.execute("CHECKPOINT")
     finally:
         await conn.close()
     return point
@@ -364,7 +368,10 @@ async def deposit_tick_point(database_url: str, treasury_api: str) -> dict[str, 
     point = await _timed_tick(database_url, tick)
     conn = await asyncpg.connect(database_url)
     try:  # the 10^4 webhooks' rows, vacuumed now rather than by autovacuum in a later point
-        await conn.execute("VACUUM ANALYZE treasury.bank_transactions, treasury.bank_accounts, public.users")
+        await conn.execute(
+            "VACUUM ANALYZE treasury.bank_transactions, treasury.bank_accounts, public.users"
+        )
+        await conn.execute("CHECKPOINT")
     finally:
         await conn.close()
     return point
