@@ -154,7 +154,7 @@ async def reconcile_once(
             alike = await service.booked_alike(lock_conn, chunk)
             for deposit, same in zip(chunk, alike, strict=True):
                 if same:
-                    report.count(service.LISTED_AGAIN)
+                    report.count(service.DUPLICATE)
                 else:
                     report.count(await service.settle_deposit(ports, deposit, "reconciliation"))
         await repo.finish_reconcile(lock_conn, end)

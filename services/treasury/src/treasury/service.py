@@ -354,6 +354,10 @@ class _Settled:
 # The public name: reconciliation reads what each listed deposit came to.
 Settled = _Settled
 
+# A delivery that changes nothing: a redelivery, a listed deposit booked alike (counted by
+# reconciliation without a transaction, see `booked_alike`), or one a UNIQUE backstop refused.
+DUPLICATE = _Settled("duplicate", "deposit_duplicate")
+
 
 class _AlreadyCredited(Exception):
     """The UNIQUE backstop refused the row after the user's balance moved: the whole
@@ -381,7 +385,7 @@ async def settle_deposit(
         ):
             settled = await _settle(conn, deposit, credited_by)
     except _AlreadyCredited:
-        settled = _Settled("duplicate", "deposit_duplicate")  # rolled back: nothing moved
+        settled = DUPLICATE  # rolled back: nothing moved
     facts = {"reference": deposit.transaction_reference, "via": credited_by, **settled.facts}
     if settled.warn:
         log.warning(settled.event, **facts)
@@ -432,7 +436,7 @@ async def _repeated(conn: Conn, deposit: Deposit, earlier: repo.Earlier) -> _Set
     else is not ours to guess (a correction? a bank error? a forgery with a leaked key?): a
     review item for a person, and no money moves."""
     if _same_facts(earlier, deposit):
-        return _Settled("duplicate", "deposit_duplicate")
+        return DUPLICATE
     repeat = deposit.model_dump()
     first = await repo.record_review(
         conn,
@@ -483,11 +487,6 @@ def _same_facts(earlier: repo.Earlier, deposit: Deposit) -> bool:
     return earlier.amount == deposit.amount and earlier.account_number == deposit.account_number
 
 
-# What a listed deposit our books already hold with the same facts comes to: the outcome
-# `_listed_again` gives it, without the transaction (see `booked_alike`).
-LISTED_AGAIN = _Settled("duplicate", "deposit_duplicate")
-
-
 async def booked_alike(conn: Conn, deposits: Sequence[Deposit]) -> list[bool]:
     """For each listed deposit, whether our books already hold its reference with its amount
     and account number: one statement for them all, outside any reference lock. A True one is
@@ -525,7 +524,7 @@ async def _listed_again(conn: Conn, deposit: Deposit, earlier: repo.Earlier) -> 
     our books disagree on that deposit: an `amount_mismatch` case for a person, and no money
     moves (a repeat in the next tick's overlap counts on the same case)."""
     if _same_facts(earlier, deposit):
-        return _Settled("duplicate", "deposit_duplicate")
+        return DUPLICATE
     reference = deposit.transaction_reference
     refs = {
         "transaction_reference": reference,
@@ -563,7 +562,7 @@ async def _hold(
         payload=deposit.model_dump(),
     )
     if not held:  # the UNIQUE constraint's backstop, as for a credit
-        return _Settled("duplicate", "deposit_duplicate")
+        return DUPLICATE
     await open_case(
         conn,
         OPERATIONS,
